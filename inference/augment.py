@@ -1,0 +1,30 @@
+"""Training-only batch augmentations beyond fastai's: sensor noise and softness."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from fastai.vision.all import TensorImage, Transform
+
+
+class RandomNoiseBlur(Transform):
+    """Per image, with probability ``p`` each: Gaussian noise, and a 3x3 box blur.
+
+    Archive scans and journal figures differ in grain and sharpness; randomising both makes
+    them worse cues for the class.
+    """
+
+    split_idx, order = 0, 90  # train only; after lighting/affine, before Normalize (99)
+
+    def __init__(self, p: float = 0.5, max_sigma: float = 0.04) -> None:
+        super().__init__()
+        self.p, self.max_sigma = p, max_sigma
+
+    def encodes(self, x: TensorImage) -> TensorImage:
+        n = x.shape[0]
+        blur_mask = (torch.rand(n, 1, 1, 1, device=x.device) < self.p).to(x.dtype)
+        blurred = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        x = x * (1 - blur_mask) + blurred * blur_mask
+        noise_mask = (torch.rand(n, 1, 1, 1, device=x.device) < self.p).to(x.dtype)
+        sigma = torch.rand(n, 1, 1, 1, device=x.device) * self.max_sigma
+        return (x + torch.randn_like(x) * sigma * noise_mask).clamp_(0.0, 1.0)

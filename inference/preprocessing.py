@@ -1,0 +1,79 @@
+"""One preprocessing implementation, shared by training (validation transform) and serving.
+
+image bytes / PIL image
+  -> decode to 8-bit grayscale                       (``decode.decode_image``)
+  -> trim uniform borders, crop a fixed margin        (frames, captions, burnt-in markers)
+  -> squash-resize to size x size                      (keeps the whole chest in view)
+  -> histogram equalisation                            (removes source-specific exposure/contrast)
+  -> uint8 array  -> float in [0, 1] -> (x - MEAN) / STD -> tensor [1, size, size]
+
+Training caches the uint8 arrays and applies augmentation and the same normalisation on
+batches; serving calls ``preprocess``. ``PREPROCESSING_VERSION`` is recorded in the model
+metadata and must change whenever any step here changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from inference.decode import decode_image
+
+PREPROCESSING_VERSION = "2"
+DEFAULT_SIZE = 256
+# After equalisation pixel values are ~uniform on [0, 1]: mean 0.5, std 1/sqrt(12) ~ 0.29.
+MEAN = 0.5
+STD = 0.29
+# Fraction cut from each side after border trimming: journal figures carry letters, arrows and
+# captions in the margins; archive scans carry side markers there.
+MARGIN = 0.06
+BORDER_STD = 4.0
+
+
+def load_grayscale(image: bytes | Image.Image) -> Image.Image:
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return decode_image(bytes(image))
+    from inference.decode import to_grayscale
+
+    image.load()
+    return to_grayscale(image)
+
+
+def trim_uniform_border(arr: np.ndarray, *, max_std: float = BORDER_STD) -> np.ndarray:
+    """Drop outer rows/columns that are (nearly) a single flat colour, e.g. figure frames."""
+    rows = arr.std(axis=1) > max_std
+    cols = arr.std(axis=0) > max_std
+    if rows.sum() < arr.shape[0] // 2 or cols.sum() < arr.shape[1] // 2:
+        return arr  # mostly flat: leave it for the quality gate to judge
+    r0, r1 = np.argmax(rows), len(rows) - np.argmax(rows[::-1])
+    c0, c1 = np.argmax(cols), len(cols) - np.argmax(cols[::-1])
+    return arr[r0:r1, c0:c1]
+
+
+def crop_margin(arr: np.ndarray, *, margin: float = MARGIN) -> np.ndarray:
+    h, w = arr.shape
+    dy, dx = int(round(h * margin)), int(round(w * margin))
+    return arr[dy : h - dy, dx : w - dx]
+
+
+def to_model_array(image: bytes | Image.Image, *, size: int = DEFAULT_SIZE) -> np.ndarray:
+    """The deterministic part of preprocessing: an equalised ``size x size`` uint8 array."""
+    gray = load_grayscale(image)
+    arr = crop_margin(trim_uniform_border(np.asarray(gray, dtype=np.uint8)))
+    resized = Image.fromarray(np.ascontiguousarray(arr), mode="L").resize(
+        (size, size), Image.Resampling.BILINEAR
+    )
+    return np.asarray(ImageOps.equalize(resized), dtype=np.uint8)
+
+
+def normalize(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 (or float in [0, 1]) tensor -> the model's normalised float input."""
+    if batch.dtype == torch.uint8:
+        batch = batch.float().div_(255.0)
+    return (batch - MEAN) / STD
+
+
+def preprocess(image: bytes | Image.Image, *, size: int = DEFAULT_SIZE) -> torch.Tensor:
+    """Serving path: image -> float tensor [1, size, size]."""
+    return normalize(torch.from_numpy(to_model_array(image, size=size)).unsqueeze(0))
