@@ -64,7 +64,7 @@ def to_model_array(image: bytes | Image.Image, *, size: int = DEFAULT_SIZE) -> n
     resized = Image.fromarray(np.ascontiguousarray(arr), mode="L").resize(
         (size, size), Image.Resampling.BILINEAR
     )
-    return np.asarray(ImageOps.equalize(resized), dtype=np.uint8)
+    return np.array(ImageOps.equalize(resized), dtype=np.uint8)
 
 
 def normalize(batch: torch.Tensor) -> torch.Tensor:

@@ -130,6 +130,7 @@ def build_dataloaders(records, arrays, valid_idx, *, bs: int, seed: int, augment
 # ----------------------------------------------------------------------------- training
 def train_one(records, arrays, valid_idx, args, *, device):
     import torch
+    from fastai.callback.channelslast import ChannelsLast
     from fastai.vision.all import (
         BalancedAccuracy,
         CrossEntropyLossFlat,
@@ -152,6 +153,8 @@ def train_one(records, arrays, valid_idx, args, *, device):
         DarkCovidNet(input_size=args.size, in_channels=1).to(device),
         loss_func=CrossEntropyLossFlat(weight=weights),
         metrics=[accuracy, BalancedAccuracy()] if len(valid_idx) else [],
+        # oneDNN's channels-last convolutions are ~3x faster on CPU than NCHW for this network.
+        cbs=[ChannelsLast()],
     )
     learn.fit_one_cycle(args.epochs, lr_max=args.lr)
     history = {"train_loss": [], "valid_loss": []}

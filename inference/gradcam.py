@@ -1,0 +1,199 @@
+"""Grad-CAM heatmaps for DarkCovidNet, and PNG renderings the portal can overlay.
+
+    heat = gradcam(model, x, class_index)         # float32 [s, s] in [0, 1], x: [1, 1, s, s]
+    maps = gradcam_maps(model, x, [0, 2])          # one forward pass, several classes
+    heatmap_png(heat)        -> RGBA PNG (colour = heat, alpha grows with heat) for a CSS overlay
+    overlay_png(gray, heat)  -> RGB PNG of the heat blended over the grey radiograph
+    colorbar_png()           -> the colour scale (low -> high) for the legend
+    heat_on_original(heat, gray) -> the heat mapped back onto the decoded image's geometry
+
+Layer choice: the activations are the *output of ``model.features[-1]``*, the last 256-channel
+Conv-BN-LeakyReLU block (8x8 for a 256 px input), i.e. the input of ``model.head_conv``. That is
+the last block with many channels and spatial extent; ``head_conv`` itself has only one map per
+class, so Grad-CAM on it degenerates to that map.
+
+Side effects: none. The model is put in eval mode for the pass and its mode restored; the forward
+hook is removed in a ``finally``; gradients are taken with ``torch.autograd.grad`` (parameters'
+``.grad`` are not touched), and in eval mode BatchNorm statistics do not move. The tests check
+that the logits and the state dict are identical before and after, and that no hook is left.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from inference.preprocessing import BORDER_STD, MARGIN, trim_uniform_border
+
+
+def target_layer(model: nn.Module) -> nn.Module:
+    """The hooked block: ``model.features[-1]`` (the input of ``model.head_conv``)."""
+    return model.features[-1]
+
+
+def gradcam_maps(
+    model: nn.Module, x: torch.Tensor, class_indices: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """Grad-CAM for several classes from one forward pass; see ``gradcam``."""
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"x must be [1, C, H, W], got {tuple(x.shape)}")
+    device = next(model.parameters()).device
+    x = x.detach().to(device)
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        captured.append(output)
+
+    was_training = model.training
+    handle = target_layer(model).register_forward_hook(hook)
+    try:
+        model.eval()
+        with torch.inference_mode(False), torch.enable_grad():
+            logits = model(x)
+            activations = captured[-1]
+            out: dict[int, np.ndarray] = {}
+            indices = list(dict.fromkeys(int(i) for i in class_indices))
+            for n, index in enumerate(indices):
+                (grads,) = torch.autograd.grad(
+                    logits[0, index], activations, retain_graph=n < len(indices) - 1
+                )
+                weights = grads.mean(dim=(2, 3), keepdim=True)  # [1, C, 1, 1]
+                cam = torch.relu((weights * activations).sum(dim=1, keepdim=True))
+                cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                cam = cam[0, 0].detach().float().cpu().numpy()
+                low, high = float(cam.min()), float(cam.max())
+                scaled = (cam - low) / (high - low) if high > low else np.zeros_like(cam)
+                out[index] = scaled.astype(np.float32)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return out
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, class_index: int) -> np.ndarray:
+    """Grad-CAM of ``class_index`` for one preprocessed input ``x`` [1, 1, s, s].
+
+    Returns float32 [s, s] in [0, 1]: ReLU(sum_c mean(dy/dA_c) * A_c) on the output A of the last
+    256-channel block, bilinearly upsampled to the input size and min-max scaled to [0, 1] (as
+    the usual Grad-CAM displays do; all zeros when the map is flat, e.g. no location speaks for
+    the class).
+    """
+    return gradcam_maps(model, x, [class_index])[int(class_index)]
+
+
+# --------------------------------------------------------------------------- colour
+def jet(values: np.ndarray) -> np.ndarray:
+    """[..] in [0, 1] -> [.., 3] uint8, the classic jet map (blue -> cyan -> yellow -> red)."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)[..., None]
+    channels = np.array([3.0, 2.0, 1.0], dtype=np.float32)  # r, g, b centres on 4v
+    rgb = np.clip(1.5 - np.abs(4.0 * v - channels), 0.0, 1.0)
+    return np.round(rgb * 255.0).astype(np.uint8)
+
+
+_INFERNO = np.array(
+    [
+        [0, 0, 4],
+        [40, 11, 84],
+        [101, 21, 110],
+        [159, 42, 99],
+        [212, 72, 66],
+        [245, 125, 21],
+        [250, 193, 39],
+        [252, 255, 164],
+    ],
+    dtype=np.float32,
+)
+
+
+def inferno(values: np.ndarray) -> np.ndarray:
+    """[..] in [0, 1] -> [.., 3] uint8, piecewise-linear approximation of matplotlib's inferno."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    pos = v * (len(_INFERNO) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(_INFERNO) - 2)
+    frac = (pos - lo)[..., None]
+    rgb = _INFERNO[lo] * (1 - frac) + _INFERNO[lo + 1] * frac
+    return np.round(rgb).astype(np.uint8)
+
+
+COLORMAPS = {"jet": jet, "inferno": inferno}
+
+
+def _png(arr: np.ndarray, mode: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr), mode=mode).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _check_heat(heat: np.ndarray) -> np.ndarray:
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.ndim != 2:
+        raise ValueError(f"heat must be 2-D, got shape {heat.shape}")
+    return np.nan_to_num(np.clip(heat, 0.0, 1.0))
+
+
+def heatmap_png(heat: np.ndarray, *, colormap: str = "jet", max_alpha: int = 255) -> bytes:
+    """RGBA PNG: colour from ``colormap``, alpha rising with the heat (0 where heat is 0), so the
+    page can lay it over the radiograph and scale the whole layer with a CSS opacity slider."""
+    heat = _check_heat(heat)
+    rgb = COLORMAPS[colormap](heat)
+    alpha = np.round(np.sqrt(heat) * max_alpha).astype(np.uint8)
+    return _png(np.dstack([rgb, alpha]), "RGBA")
+
+
+def overlay_png(
+    gray: np.ndarray, heat: np.ndarray, *, alpha: float = 0.45, colormap: str = "jet"
+) -> bytes:
+    """RGB PNG of the heat blended over a grey image of the same shape (heat is resized if not)."""
+    gray = np.asarray(gray)
+    if gray.ndim != 2:
+        raise ValueError(f"gray must be 2-D, got shape {gray.shape}")
+    heat = _check_heat(heat)
+    if heat.shape != gray.shape:
+        heat = resize_heat(heat, gray.shape)
+    base = np.repeat(gray.astype(np.float32)[..., None], 3, axis=-1)
+    colour = COLORMAPS[colormap](heat).astype(np.float32)
+    weight = (alpha * np.sqrt(heat))[..., None]
+    blended = base * (1.0 - weight) + colour * weight
+    return _png(np.round(blended).clip(0, 255).astype(np.uint8), "RGB")
+
+
+def colorbar_png(width: int = 256, height: int = 12, *, colormap: str = "jet") -> bytes:
+    """Horizontal colour scale, low (left) to high (right), for the page's legend."""
+    ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
+    return _png(COLORMAPS[colormap](ramp), "RGB")
+
+
+# --------------------------------------------------------------------------- geometry
+def resize_heat(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    img = Image.fromarray(np.asarray(heat, dtype=np.float32), mode="F")
+    return np.asarray(img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR), np.float32)
+
+
+def crop_box(gray: np.ndarray, *, margin: float = MARGIN) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the region preprocessing keeps: the same border trim and
+    margin crop as ``preprocessing.to_model_array``, expressed on the decoded image."""
+    arr = np.asarray(gray, dtype=np.uint8)
+    trimmed = trim_uniform_border(arr)
+    top = left = 0
+    if trimmed.shape != arr.shape:
+        rows = arr.std(axis=1) > BORDER_STD
+        cols = arr.std(axis=0) > BORDER_STD
+        top, left = int(np.argmax(rows)), int(np.argmax(cols))
+    h, w = trimmed.shape
+    dy, dx = int(round(h * margin)), int(round(w * margin))
+    return top + dy, top + h - dy, left + dx, left + w - dx
+
+
+def heat_on_original(heat: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """Map a heatmap on the model input back onto the decoded image (zeros outside the crop)."""
+    gray = np.asarray(gray)
+    top, bottom, left, right = crop_box(gray)
+    out = np.zeros(gray.shape, dtype=np.float32)
+    out[top:bottom, left:right] = resize_heat(_check_heat(heat), (bottom - top, right - left))
+    return out

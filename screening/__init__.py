@@ -1,0 +1,1 @@
+"""Screening app: patient submissions, the inference task, clinician triage and review."""

@@ -1,0 +1,270 @@
+"""Data model: regions, clinicians' regions, screenings, predictions and reviews."""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Abs
+from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
+
+from inference.constants import CLASSES, DISPLAY_NAMES
+
+from .validators import (
+    validate_date_of_birth,
+    validate_national_id,
+    validate_no_control_characters,
+    validate_phone_e164,
+)
+
+# Probabilities are stored as floats; their sum must be 1 within this tolerance.
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+class RegionQuerySet(models.QuerySet):
+    def active(self) -> "RegionQuerySet":
+        """Active regions whose parent (if any) is active too."""
+        return self.filter(is_active=True).filter(
+            Q(parent__isnull=True) | Q(parent__is_active=True)
+        )
+
+    def selectable(self) -> "RegionQuerySet":
+        """Regions a patient can submit to: active leaves (districts, or a province without any)."""
+        return self.active().filter(children__isnull=True)
+
+
+class Region(models.Model):
+    """A two-level hierarchy: provinces (no parent) and their districts."""
+
+    code = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z0-9][A-Z0-9-]*$", "Use capital letters, digits and hyphens, e.g. NORTH-01."
+            )
+        ],
+    )
+    name = models.CharField(max_length=120)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="Province of a district; empty for a province.",
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive regions disappear from the upload form; data stays."
+    )
+
+    objects = RegionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        if self.parent_id is not None:
+            if self.parent_id == self.pk:
+                raise ValidationError({"parent": "A region cannot be its own parent."})
+            if self.parent.parent_id is not None:
+                raise ValidationError(
+                    {"parent": "Regions have two levels: the parent must be a province."}
+                )
+            if self.pk and self.children.exists():
+                raise ValidationError(
+                    {"parent": "This region has districts of its own, so it must be a province."}
+                )
+
+    @property
+    def hierarchy(self) -> str:
+        return f"{self.parent.name} › {self.name}" if self.parent_id else self.name
+
+
+class ClinicianProfile(models.Model):
+    """Regions a clinician serves (assigned by administrators).
+
+    A clinician assigned to a province serves all of its districts.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinician_profile"
+    )
+    regions = models.ManyToManyField(Region, blank=True, related_name="clinicians")
+
+    def __str__(self) -> str:
+        return f"Clinician {self.user.get_username()}"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", "Female"
+    MALE = "M", "Male"
+    OTHER = "X", "Other / prefer not to say"
+
+
+class ScreeningStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+
+
+PENDING_STATUSES = (ScreeningStatus.RECEIVED, ScreeningStatus.QUEUED, ScreeningStatus.PROCESSING)
+CLAIMABLE_STATUSES = (ScreeningStatus.RECEIVED, ScreeningStatus.QUEUED)
+FINAL_STATUSES = (ScreeningStatus.COMPLETED, ScreeningStatus.FAILED, ScreeningStatus.REJECTED)
+
+
+class ScreeningQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """Bulk updates (status transitions) also move ``updated_at`` (auto_now does not)."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+
+class Screening(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(max_length=16, unique=True, editable=False)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="screenings")
+
+    national_id = models.CharField(
+        "national ID number", max_length=64, validators=[validate_national_id]
+    )
+    full_name = models.CharField(max_length=200, validators=[validate_no_control_characters])
+    date_of_birth = models.DateField(validators=[validate_date_of_birth])
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    phone = models.CharField(max_length=16, validators=[validate_phone_e164])
+    symptoms = models.TextField(
+        blank=True, validators=[MaxLengthValidator(2000), validate_no_control_characters]
+    )
+    consent_at = models.DateTimeField()
+
+    # Re-encoded PNG copy of the decoded upload, random name, under MEDIA_ROOT (never served).
+    image = models.FileField(max_length=255, editable=False)
+    image_width = models.PositiveIntegerField(null=True, editable=False)
+    image_height = models.PositiveIntegerField(null=True, editable=False)
+
+    status = models.CharField(
+        max_length=16, choices=ScreeningStatus.choices, default=ScreeningStatus.RECEIVED
+    )
+    status_reason = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a worker claimed this screening."
+    )
+    access_token_hash = models.CharField(max_length=64, editable=False)
+
+    submitted_at = models.DateTimeField(db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When processing ended (completed, failed or rejected)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScreeningQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        indexes = [
+            models.Index(fields=["status", "submitted_at"], name="screening_status_submitted"),
+            models.Index(fields=["region", "status"], name="screening_region_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in PENDING_STATUSES
+
+
+class PriorityBand(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class Prediction(models.Model):
+    """The model's output for one screening, stored once by the worker."""
+
+    screening = models.OneToOneField(
+        Screening, on_delete=models.CASCADE, primary_key=True, related_name="prediction"
+    )
+    prob_covid = models.FloatField()
+    prob_normal = models.FloatField()
+    prob_pneumonia = models.FloatField()
+    label = models.CharField(max_length=16, choices=[(c, DISPLAY_NAMES[c]) for c in CLASSES])
+    model_version = models.CharField(max_length=80)
+    weights_sha256 = models.CharField(max_length=64)
+    priority = models.CharField(max_length=8, choices=PriorityBand.choices)
+    inference_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(prob_covid__gte=0, prob_covid__lte=1)
+                & Q(prob_normal__gte=0, prob_normal__lte=1)
+                & Q(prob_pneumonia__gte=0, prob_pneumonia__lte=1),
+                name="prediction_probabilities_in_unit_interval",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(
+                    Abs(
+                        models.F("prob_covid")
+                        + models.F("prob_normal")
+                        + models.F("prob_pneumonia")
+                        - models.Value(1.0)
+                    ),
+                    models.Value(PROBABILITY_SUM_TOLERANCE),
+                ),
+                name="prediction_probabilities_sum_to_one",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.screening_id}: {self.label}"
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return {c: getattr(self, f"prob_{c}") for c in CLASSES}
+
+
+class ReviewDecision(models.TextChoices):
+    COVID_SUSPECTED = "covid_suspected", "COVID-19 suspected - refer for PCR"
+    NO_FINDING = "no_finding", "No finding"
+    PNEUMONIA_OTHER = "pneumonia_other", "Pneumonia - other cause"
+    UNUSABLE = "unusable", "Image unusable - ask for a new upload"
+
+
+class Review(models.Model):
+    """A clinician's decision. The newest is current; earlier ones are kept as history."""
+
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="reviews")
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    decision = models.CharField(max_length=32, choices=ReviewDecision.choices)
+    note = models.TextField(blank=True, validators=[MaxLengthValidator(2000)])
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["screening"],
+                condition=Q(is_current=True),
+                name="review_one_current_per_screening",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.screening_id}: {self.decision}"

@@ -1,0 +1,83 @@
+"""Celery task: run the model on one screening. The message carries only the screening id."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from . import services
+from .ml import ModelUnavailable, get_predictor
+
+logger = logging.getLogger(__name__)
+
+# Errors worth retrying: the database or the model files are temporarily unavailable.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ModelUnavailable)
+MAX_RETRIES = 5
+
+
+def retry_countdown(retries: int) -> float:
+    """Exponential backoff with jitter: ~5 s, 10 s, 20 s ... capped at 5 minutes."""
+    return min(300.0, 5.0 * 2**retries) * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+@shared_task(
+    bind=True,
+    name="screening.process_screening",  # routed to the "inference" queue (CELERY_TASK_ROUTES)
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def process_screening(self, screening_id: str) -> str:
+    """Claim the screening (conditional UPDATE; a second delivery is a no-op), then process it."""
+    try:
+        if not services.screening_claim(screening_id=screening_id):
+            logger.info("screening %s not claimable (already taken or finished)", screening_id)
+            return "skipped"
+        screening = services.screening_process(screening_id=screening_id)
+        return str(screening.status)
+    except SoftTimeLimitExceeded:
+        services.screening_mark_failed(
+            screening_id=screening_id, reason="The analysis took too long. Please try again."
+        )
+        return "failed"
+    except TRANSIENT_ERRORS as exc:
+        try:
+            services.screening_release(screening_id=screening_id)
+        except Exception:  # noqa: BLE001 - the database may be the problem; requeue_stale recovers
+            logger.warning("screening %s could not be released for retry", screening_id)
+        if self.request.retries >= self.max_retries:
+            logger.error("screening %s: giving up after %d retries", screening_id, self.max_retries)
+            try:
+                services.screening_mark_failed(
+                    screening_id=screening_id,
+                    reason="The analysis service is unavailable. Please try again later.",
+                    from_statuses=("queued", "processing"),
+                )
+            except Exception:  # noqa: BLE001
+                logger.exception("screening %s could not be marked failed", screening_id)
+            return "failed"
+        logger.warning(
+            "screening %s: transient error %s, retry %d",
+            screening_id,
+            type(exc).__name__,
+            self.request.retries + 1,
+        )
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from None
+
+
+@worker_process_init.connect
+def _preload_model(**kwargs) -> None:
+    """Load the model when a worker process starts, so the first screening is not slow."""
+    if not settings.INFERENCE_PRELOAD:
+        return
+    try:
+        get_predictor()
+    except ModelUnavailable:
+        logger.error("model preload failed; tasks will retry loading it")

@@ -1,0 +1,130 @@
+"""One epoch on a dozen tiny generated images: the whole train -> export -> reload path."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from inference import train
+from inference.predictor import Predictor, WeightsIntegrityError
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(7)
+    rows = ["path,label,group"]
+    for k, label in enumerate(("covid", "normal", "pneumonia")):
+        (root / label).mkdir()
+        for i in range(4):
+            arr = rng.integers(0, 80, size=(96, 96), dtype=np.uint8)
+            img = Image.fromarray(arr)
+            ImageDraw.Draw(img).ellipse((10 + 10 * k, 20, 60 + 8 * k, 80), fill=120 + 40 * k)
+            img.save(root / label / f"{i}.png")
+            rows.append(f"{label}/{i}.png,{label},{label}-{i // 2}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = train.main(
+        [
+            "--data",
+            str(tiny_dataset),
+            "--size",
+            "64",
+            "--epochs",
+            "1",
+            "--bs",
+            "4",
+            "--folds",
+            "2",
+            "--export",
+            "--out",
+            str(out / "cv"),
+            "--weights-dir",
+            str(out / "w"),
+            "--name",
+            "smoke",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_cross_validation_writes_a_report_with_every_metric_and_the_plots(trained):
+    report = json.loads((trained / "cv" / "report.json").read_text())
+    assert report["folds"] == 2
+    assert report["pooled_out_of_fold"]["n"] == 12
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "covid_sensitivity",
+        "covid_specificity",
+    ):
+        assert set(report["summary"][key]) == {"mean", "std"}
+    assert sum(map(sum, report["pooled_out_of_fold"]["confusion_matrix"]["matrix"])) == 12
+    assert report["calibration"]["temperature"] > 0
+    t = report["calibration"]["thresholds"]
+    assert 0 <= t["covid_medium"] <= t["covid_high"] <= 1
+    prov = report["provenance"]
+    assert (
+        prov["seed"] == 42
+        and prov["versions"]["torch"]
+        and len(next(iter(prov["data_manifest_sha256"].values()))) == 64
+    )
+    for png in ("loss_curves.png", "confusion_matrix.png", "roc_curves.png"):
+        assert (trained / "cv" / "plots" / png).stat().st_size > 1000
+    oof = (trained / "cv" / "oof.csv").read_text().splitlines()
+    assert len(oof) == 13
+
+
+def test_the_exported_model_reloads_and_predicts_calibrated_probabilities(trained, tiny_dataset):
+    predictor = Predictor.load(trained / "w" / "smoke.safetensors", device="cpu")
+    meta = predictor.metadata
+    assert meta["input_size"] == 64 and meta["classes"] == ["covid", "normal", "pneumonia"]
+    result = predictor.predict((tiny_dataset / "covid" / "0.png").read_bytes())
+    assert set(result["probabilities"]) == {"covid", "normal", "pneumonia"}
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+    assert result["model_version"] == meta["model_version"]
+    batch = predictor.predict_many(
+        [(tiny_dataset / c / "1.png").read_bytes() for c in ("covid", "normal")]
+    )
+    single = predictor.predict((tiny_dataset / "normal" / "1.png").read_bytes())
+    assert batch[1]["probabilities"]["normal"] == pytest.approx(
+        single["probabilities"]["normal"], abs=1e-5
+    )
+
+
+def test_altered_weights_are_refused(trained, tmp_path):
+    src = trained / "w" / "smoke.safetensors"
+    bad = tmp_path / "smoke.safetensors"
+    data = bytearray(src.read_bytes())
+    data[-10] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    (tmp_path / "smoke.json").write_text((trained / "w" / "smoke.json").read_text())
+    with pytest.raises(WeightsIntegrityError, match="sha256"):
+        Predictor.load(bad)
+
+
+def test_the_final_fit_without_calibration_says_how_to_get_it(tiny_dataset, capsys, tmp_path):
+    code = train.main(
+        [
+            "--data",
+            str(tiny_dataset),
+            "--size",
+            "64",
+            "--epochs",
+            "1",
+            "--weights-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "--cv-report" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

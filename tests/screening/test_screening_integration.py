@@ -1,0 +1,157 @@
+"""End to end with real services: API/form -> Redis -> a real Celery worker -> PostgreSQL.
+
+The ``celery_worker`` fixture (tests/conftest.py) runs ``celery -A portal worker -Q inference``
+as a subprocess on the pytest-django test database. Rows must be committed for the worker to see
+them, hence ``transactional_db``.
+"""
+
+import datetime
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from screening.models import Screening
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def submit_api(submission_data, upload, image: bytes, **overrides) -> dict:
+    payload = {**submission_data(**overrides), "image": upload(image, "xray.jpg", "image/jpeg")}
+    response = APIClient().post("/api/v1/screenings/", payload, format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_an_api_submission_is_scored_by_the_worker_and_ranked_among_others(
+    celery_worker, regions, clinician_north, submission_data, upload, sample_bytes,
+    real_predictor, make_scored,
+):  # fmt: skip
+    from portal.celery import app
+
+    assert app.conf.task_always_eager is False
+    created = submit_api(submission_data, upload, sample_bytes["covid"])
+    assert created["status"] == "queued"
+
+    screening = celery_worker.wait_for_status(created["id"])
+
+    assert screening.status == "completed", screening.status_reason
+    expected = real_predictor.predict(sample_bytes["covid"])
+    prediction = screening.prediction
+    assert prediction.probabilities == pytest.approx(expected["probabilities"], abs=1e-5)
+    assert prediction.label == expected["label"]
+    assert prediction.model_version == real_predictor.model_version
+    assert prediction.priority == real_predictor.priority(prediction.prob_covid)
+    assert prediction.inference_ms >= 0
+    assert f"screening {created['id']} completed" in celery_worker.log_tail(400)  # not eager
+
+    # Place it among others: higher probability first, equal probability older first,
+    # reviewed ones last whatever their probability.
+    p = prediction.prob_covid
+    t = screening.submitted_at
+    hour = datetime.timedelta(hours=1)
+    higher = make_scored(prob_covid=p + (1 - p) / 2, submitted_at=t - 3 * hour)
+    tie_older = make_scored(prob_covid=p, submitted_at=t - 2 * hour)
+    lower = make_scored(prob_covid=p / 2, submitted_at=t + datetime.timedelta(minutes=1))
+    reviewed = make_scored(prob_covid=1.0, submitted_at=t - 9 * hour, decision="no_finding")
+    make_scored(region="SOUTH-01", prob_covid=1.0)
+
+    api = APIClient()
+    api.force_authenticate(clinician_north)
+    results = api.get("/api/v1/triage/").json()["results"]
+
+    assert [r["reference"] for r in results] == [
+        higher.reference,
+        tie_older.reference,
+        screening.reference,
+        lower.reference,
+        reviewed.reference,
+    ]
+    mine = results[2]
+    assert mine["covid_probability"] == pytest.approx(expected["probabilities"]["covid"], abs=1e-5)
+    assert mine["label"] == expected["label"] and mine["reviewed"] is False
+
+
+def test_a_form_submission_is_scored_by_the_worker(
+    celery_worker, regions, submission_data, upload, sample_bytes, real_predictor
+):
+    client = Client()
+    payload = {
+        **submission_data(region="SOUTH-02", consent="on"),
+        "image": upload(sample_bytes["pneumonia"], "scan.jpg", "image/jpeg"),
+    }
+    response = client.post(reverse("screening:submit"), payload)
+    assert response.status_code == 302
+    screening = Screening.objects.get()
+
+    screening = celery_worker.wait_for_status(screening.pk)
+
+    assert screening.status == "completed", screening.status_reason
+    expected = real_predictor.predict(sample_bytes["pneumonia"])
+    assert screening.prediction.probabilities == pytest.approx(expected["probabilities"], abs=1e-5)
+    page = client.get(response["Location"]).content.decode()
+    assert "Awaiting clinician review" in page
+
+
+def test_region_b_screenings_are_invisible_to_a_region_a_clinician_everywhere(
+    celery_worker, regions, clinician_north, clinician_south, submission_data, upload,
+    sample_bytes,
+):  # fmt: skip
+    created = submit_api(submission_data, upload, sample_bytes["normal"], region="SOUTH-01")
+    screening = celery_worker.wait_for_status(created["id"])
+    assert screening.status == "completed"
+
+    north = Client()
+    north.force_login(clinician_north)
+    north_api = APIClient()
+    north_api.force_authenticate(clinician_north)
+
+    assert screening.reference not in north.get(reverse("screening:triage")).content.decode()
+    assert north.get(reverse("screening:detail", args=[screening.pk])).status_code == 404
+    assert north.get(reverse("screening:image", args=[screening.pk])).status_code == 404
+    assert (
+        north.post(
+            reverse("screening:review", args=[screening.pk]), {"decision": "no_finding"}
+        ).status_code
+        == 404
+    )
+    assert north_api.get("/api/v1/triage/").json()["count"] == 0
+    assert (
+        north_api.post(
+            f"/api/v1/screenings/{screening.pk}/review/", {"decision": "no_finding"}, format="json"
+        ).status_code
+        == 404
+    )
+    assert not screening.reviews.exists()
+
+    south = Client()
+    south.force_login(clinician_south)
+    assert south.get(reverse("screening:image", args=[screening.pk])).status_code == 200
+
+
+def test_the_patient_sees_the_review_after_the_clinician_decides_and_a_wrong_token_is_404(
+    celery_worker, regions, clinician_north, submission_data, upload, sample_bytes
+):
+    created = submit_api(submission_data, upload, sample_bytes["covid"])
+    status_url = f"/api/v1/screenings/{created['id']}/status/"
+    patient = APIClient()
+
+    assert patient.get(status_url, {"token": "not-the-token"}).status_code == 404
+    celery_worker.wait_for_status(created["id"])
+    before = patient.get(status_url, {"token": created["access_token"]}).json()
+    assert before["status"] == "completed" and before["review"] is None
+    assert before["completed_at"]
+
+    clinician = APIClient()
+    clinician.force_authenticate(clinician_north)
+    decided = clinician.post(
+        f"/api/v1/screenings/{created['id']}/review/",
+        {"decision": "covid_suspected", "note": "bilateral ground glass"},
+        format="json",
+    )
+    assert decided.status_code == 201
+
+    after = patient.get(status_url, {"token": created["access_token"]}).json()
+    assert after["review"]["decision"] == "covid_suspected"
+    assert "note" not in after["review"]
