@@ -92,7 +92,7 @@ class DecodedImage:
 
 # --------------------------------------------------------------------------- sniffing
 def sniff(data: bytes) -> Kind | None:
-    """"png", "jpeg" or "dicom" from the leading bytes, else None."""
+    """ "png", "jpeg" or "dicom" from the leading bytes, else None."""
     if data.startswith(PNG_SIGNATURE):
         return "png"
     if data.startswith(JPEG_SOI):

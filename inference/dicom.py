@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import io
 import secrets
+import struct
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -164,7 +165,9 @@ def _check_pixel_module(ds, *, max_pixels: int) -> None:
             "file may be incomplete: upload the radiograph itself."
         )
     if "PixelData" not in ds:
-        raise ImageDecodeError("This DICOM file stores floating-point pixels, which are not supported.")
+        raise ImageDecodeError(
+            "This DICOM file stores floating-point pixels, which are not supported."
+        )
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         bits = int(ds.BitsAllocated)
@@ -184,7 +187,9 @@ def _check_pixel_module(ds, *, max_pixels: int) -> None:
     ts = ds.file_meta.get("TransferSyntaxUID")
     if ts is None:
         raise ImageDecodeError(DAMAGED)
-    if not ts.is_compressed:
+    if ts.is_compressed:
+        _check_compressed_frame(ds)
+    else:
         expected = rows * cols * spp * bits // 8 if bits >= 8 else (rows * cols + 7) // 8
         try:
             actual = len(ds.PixelData)
@@ -212,11 +217,67 @@ def _check_transfer_syntax(ds) -> None:
         )
 
 
+_SOF_MARKERS = frozenset({*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC),
+                          *range(0xCD, 0xD0), 0xF7})  # fmt: skip
+
+
+def codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) declared by a JPEG / JPEG-LS / JPEG 2000 codestream header, if found."""
+    soc = frame.find(b"\xff\x4f\xff\x51", 0, 256)  # JPEG 2000: SOC + SIZ (raw or inside JP2)
+    if soc >= 0 and len(frame) >= soc + 24:
+        xsiz, ysiz, xoff, yoff = struct.unpack(">IIII", frame[soc + 8 : soc + 24])
+        return xsiz - xoff, ysiz - yoff
+    if not frame.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    while pos + 4 <= len(frame) and frame[pos] == 0xFF:
+        marker = frame[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", frame[pos + 2 : pos + 4])
+        if marker in _SOF_MARKERS and pos + 9 <= len(frame):
+            height, width = struct.unpack(">HH", frame[pos + 5 : pos + 9])
+            return width, height
+        if marker == 0xDA:
+            return None
+        pos += 2 + length
+    return None
+
+
+def _check_compressed_frame(ds: Dataset) -> None:
+    """The compressed frame must declare the size the header does (a tiny codestream that
+    declares 60000x60000 pixels is a decompression bomb aimed at the decoder)."""
+    from pydicom.encaps import get_frame
+
+    try:
+        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageDecodeError(DAMAGED) from exc
+    size = codestream_size(bytes(frame[:65536]))
+    if size is not None and size != (int(ds.Columns), int(ds.Rows)):
+        raise ImageDecodeError(
+            "The image inside this DICOM file does not match the size its header declares "
+            f"({size[0]}x{size[1]} vs {int(ds.Columns)}x{int(ds.Rows)}); the file was refused."
+        )
+
+
 def _voi_output_range(ds) -> tuple[float, float]:
     """The value range ``apply_voi_lut`` maps to (mirrors pydicom's PS3.3 C.11.2 logic)."""
     voi_seq = ds.get("VOILUTSequence")
     if voi_seq:
-        lut = np.asarray(voi_seq[0].LUTData, dtype=np.float64)
+        item = voi_seq[0]
+        bits = int(item.LUTDescriptor[2])
+        data = item.LUTData
+        if isinstance(data, (bytes, bytearray)):
+            lut = np.frombuffer(data, dtype="<u2" if bits > 8 else np.uint8)
+        else:
+            lut = np.asarray(data if isinstance(data, (list, tuple)) else list(data), np.float64)
+        if lut.size == 0:
+            return 0.0, float(2**bits - 1)
         return float(lut.min()), float(lut.max())
     if ds.get("ModalityLUTSequence"):
         lo, hi = 0.0, float(2 ** int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1)
@@ -466,7 +527,9 @@ REMOVE_KEYWORDS: tuple[str, ...] = (
     "PlateID",
     "PreMedication",
     "PregnancyStatus",
-    "ReasonForImagingServiceRequest",
+    "ReasonForTheImagingServiceRequest",
+    "ReasonForTheRequestedProcedure",
+    "ReasonForVisit",
     "ReasonForStudy",
     "ReferencedDigitalSignatureSequence",
     "ReferencedPatientAliasSequence",

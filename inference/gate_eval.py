@@ -261,11 +261,14 @@ def evaluate(data: Path, *, per_kind: int, fit: bool) -> dict:
         gate.reload_layout()
 
     by_source: dict[str, Counter] = defaultdict(Counter)
+    signal_values: dict[str, list[float]] = defaultdict(list)
     reasons: Counter = Counter()
     flags: Counter = Counter()
     rejected_cxr: list[dict] = []
     for source, name, img in radiographs:
         result = gate.assess_image(img)
+        for key, value in result.scores.items():
+            signal_values[key].append(value)
         by_source[source]["n"] += 1
         by_source[source]["rejected"] += int(not result.accepted)
         for flag in result.quality_flags:
@@ -297,6 +300,16 @@ def evaluate(data: Path, *, per_kind: int, fit: bool) -> dict:
             "rejection_reasons": dict(reasons),
             "quality_flags": dict(flags),
             "rejected_files": rejected_cxr,
+            "signal_ranges": {
+                key: {
+                    "min": float(np.min(v)),
+                    "p0.5": float(np.percentile(v, 0.5)),
+                    "median": float(np.median(v)),
+                    "p99.5": float(np.percentile(v, 99.5)),
+                    "max": float(np.max(v)),
+                }
+                for key, v in signal_values.items()
+            },
             "held_out_layout": held_out,
         },
         "non_radiographs": {
@@ -356,7 +369,10 @@ def markdown(report: dict) -> str:
             f"| {kind} | {c['n']} | {c.get('rejected', 0)} | {c.get('rejected', 0) / c['n']:.0%} |"
         )
     if other["accepted"]:
-        lines += ["", "Accepted non-radiographs: " + ", ".join(a["name"] for a in other["accepted"])]
+        lines += [
+            "",
+            "Accepted non-radiographs: " + ", ".join(a["name"] for a in other["accepted"]),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@
     overlay_png(gray, heat)  -> RGB PNG of the heat blended over the grey radiograph
     colorbar_png()           -> the colour scale (low -> high) for the legend
     heat_on_original(heat, gray) -> the heat mapped back onto the decoded image's geometry
+    crop_box(gray)           -> where the model input lies in the decoded image (re-exported)
 
 Layer choice: the activations are the *output of ``model.features[-1]``*, the last 256-channel
 Conv-BN-LeakyReLU block (8x8 for a 256 px input), i.e. the input of ``model.head_conv``. That is
@@ -29,7 +30,21 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from inference.preprocessing import BORDER_STD, MARGIN, trim_uniform_border
+from inference.geometry import crop_box
+
+__all__ = [
+    "colorbar_png",
+    "crop_box",
+    "gradcam",
+    "gradcam_maps",
+    "heat_on_original",
+    "heatmap_png",
+    "inferno",
+    "jet",
+    "overlay_png",
+    "resize_heat",
+    "target_layer",
+]
 
 
 def target_layer(model: nn.Module) -> nn.Module:
@@ -173,21 +188,6 @@ def colorbar_png(width: int = 256, height: int = 12, *, colormap: str = "jet") -
 def resize_heat(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     img = Image.fromarray(np.asarray(heat, dtype=np.float32), mode="F")
     return np.asarray(img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR), np.float32)
-
-
-def crop_box(gray: np.ndarray, *, margin: float = MARGIN) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of the region preprocessing keeps: the same border trim and
-    margin crop as ``preprocessing.to_model_array``, expressed on the decoded image."""
-    arr = np.asarray(gray, dtype=np.uint8)
-    trimmed = trim_uniform_border(arr)
-    top = left = 0
-    if trimmed.shape != arr.shape:
-        rows = arr.std(axis=1) > BORDER_STD
-        cols = arr.std(axis=0) > BORDER_STD
-        top, left = int(np.argmax(rows)), int(np.argmax(cols))
-    h, w = trimmed.shape
-    dy, dx = int(round(h * margin)), int(round(w * margin))
-    return top + dy, top + h - dy, left + dx, left + w - dx
 
 
 def heat_on_original(heat: np.ndarray, gray: np.ndarray) -> np.ndarray:

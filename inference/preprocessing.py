@@ -18,43 +18,23 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from inference.decode import decode_image
+from inference.decode import decode_image, to_grayscale
+
+# Border trimming and margins live in the torch-free geometry module (the gate uses them too).
+from inference.geometry import BORDER_STD, MARGIN, crop_margin, trim_uniform_border  # noqa: F401
 
 PREPROCESSING_VERSION = "2"
 DEFAULT_SIZE = 256
 # After equalisation pixel values are ~uniform on [0, 1]: mean 0.5, std 1/sqrt(12) ~ 0.29.
 MEAN = 0.5
 STD = 0.29
-# Fraction cut from each side after border trimming: journal figures carry letters, arrows and
-# captions in the margins; archive scans carry side markers there.
-MARGIN = 0.06
-BORDER_STD = 4.0
 
 
 def load_grayscale(image: bytes | Image.Image) -> Image.Image:
     if isinstance(image, (bytes, bytearray, memoryview)):
         return decode_image(bytes(image))
-    from inference.decode import to_grayscale
-
     image.load()
     return to_grayscale(image)
-
-
-def trim_uniform_border(arr: np.ndarray, *, max_std: float = BORDER_STD) -> np.ndarray:
-    """Drop outer rows/columns that are (nearly) a single flat colour, e.g. figure frames."""
-    rows = arr.std(axis=1) > max_std
-    cols = arr.std(axis=0) > max_std
-    if rows.sum() < arr.shape[0] // 2 or cols.sum() < arr.shape[1] // 2:
-        return arr  # mostly flat: leave it for the quality gate to judge
-    r0, r1 = np.argmax(rows), len(rows) - np.argmax(rows[::-1])
-    c0, c1 = np.argmax(cols), len(cols) - np.argmax(cols[::-1])
-    return arr[r0:r1, c0:c1]
-
-
-def crop_margin(arr: np.ndarray, *, margin: float = MARGIN) -> np.ndarray:
-    h, w = arr.shape
-    dy, dx = int(round(h * margin)), int(round(w * margin))
-    return arr[dy : h - dy, dx : w - dx]
 
 
 def to_model_array(image: bytes | Image.Image, *, size: int = DEFAULT_SIZE) -> np.ndarray:

@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--limit", type=int, default=0, help="use only the first N images per class (smoke runs)"
     )
+    p.add_argument("--only-fold", type=int, help="train just this fold (0-based) and stop")
+    p.add_argument("--only-final", action="store_true", help="train just the final model and stop")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     args = p.parse_args(argv)
     args.data = args.data or [DEFAULT_DATA]
     return args
@@ -272,6 +275,72 @@ def per_source_reports(records, y, probs) -> dict:
     return out
 
 
+def run_signature(args) -> dict:
+    """What must match for a saved fold or final model to be reused instead of retrained."""
+    return {
+        "epochs": args.epochs,
+        "size": args.size,
+        "bs": args.bs,
+        "lr": args.lr,
+        "seed": args.seed,
+        "augment": not args.no_augment,
+        "limit": args.limit,
+        "folds": args.folds,
+        "preprocessing": PREPROCESSING_VERSION,
+        "data": manifest_sha256(args.data),
+    }
+
+
+def fold_result(records, arrays, valid_idx, k, args, *, device):
+    """Train fold k, or reuse its saved out-of-fold logits (folds may run as parallel jobs)."""
+    path = args.out / "folds" / f"fold-{k}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["signature"] == run_signature(args) and saved["valid_idx"] == valid_idx.tolist():
+            log.info("fold %d: reusing %s", k + 1, path)
+            return np.array(saved["logits"]), saved["history"], saved["seconds"]
+    t0 = time.time()
+    learn, dls, history = train_one(records, arrays, valid_idx, args, device=device)
+    fold_logits, targets = oof_logits(learn, dls)
+    if not np.array_equal(targets, [CLASSES.index(records[i].label) for i in valid_idx]):
+        raise RuntimeError("validation order does not match the fold's indices")
+    seconds = round(time.time() - t0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "signature": run_signature(args),
+                "valid_idx": valid_idx.tolist(),
+                "logits": fold_logits.tolist(),
+                "history": history,
+                "seconds": seconds,
+            }
+        )
+    )
+    return fold_logits, history, seconds
+
+
+def final_model(records, arrays, args, *, device):
+    """Train on every image, or reuse the model saved by an earlier ``--only-final`` job."""
+    from safetensors.torch import load_file, save_file
+
+    from inference.model import DarkCovidNet
+
+    weights = args.out / "final" / "model.safetensors"
+    meta = weights.with_suffix(".json")
+    if weights.exists() and meta.exists() and json.loads(meta.read_text()) == run_signature(args):
+        log.info("final model: reusing %s", weights)
+        model = DarkCovidNet(input_size=args.size, in_channels=1)
+        model.load_state_dict(load_file(str(weights)))
+        return model
+    learn, _, _ = train_one(records, arrays, np.array([], dtype=int), args, device=device)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
+    save_file(state, str(weights))
+    meta.write_text(json.dumps(run_signature(args)))
+    return learn.model
+
+
 def run_cv(records, arrays, args, *, device) -> dict:
     from inference.plots import plot_confusion, plot_losses, plot_roc
 
@@ -285,7 +354,6 @@ def run_cv(records, arrays, args, *, device) -> dict:
     for k, valid_idx in enumerate(folds):
         train_groups = {records[i].group for i in np.setdiff1d(np.arange(len(records)), valid_idx)}
         assert not train_groups & {records[i].group for i in valid_idx}, "group leak"
-        t0 = time.time()
         log.info(
             "fold %d/%d: %d train, %d valid",
             k + 1,
@@ -293,14 +361,13 @@ def run_cv(records, arrays, args, *, device) -> dict:
             len(records) - len(valid_idx),
             len(valid_idx),
         )
-        learn, dls, history = train_one(records, arrays, valid_idx, args, device=device)
-        fold_logits, targets = oof_logits(learn, dls)
-        if not np.array_equal(targets, y[valid_idx]):
-            raise RuntimeError("validation order does not match the fold's indices")
+        fold_logits, history, seconds = fold_result(
+            records, arrays, valid_idx, k, args, device=device
+        )
         logits[valid_idx] = fold_logits
         fold_of[valid_idx] = k
         report = M.classification_report(y[valid_idx], M.softmax(fold_logits))
-        report["seconds"] = round(time.time() - t0, 1)
+        report["seconds"] = seconds
         fold_reports.append(report)
         histories.append(history)
         log.info(
@@ -421,12 +488,12 @@ def render_markdown(report: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- export
-def export_final(learn, args, *, cv_report: dict, data_roots) -> Path:
+def export_final(model, args, *, cv_report: dict, data_roots) -> Path:
     from inference.export import export_model
 
     calib = cv_report["calibration"]
     return export_model(
-        learn.model,
+        model,
         weights_dir=args.weights_dir,
         name=args.name,
         input_size=args.size,
@@ -449,11 +516,20 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     records = limit_records(read_folders(args.data), args.limit)
     log.info("%d images from %s on %s", len(records), ", ".join(map(str, args.data)), device)
     t0 = time.time()
     arrays = load_arrays(records, size=args.size)
     log.info("preprocessed in %.1fs", time.time() - t0)
+    if args.only_fold is not None:
+        folds = grouped_folds(records, n_folds=args.folds, seed=args.seed)
+        fold_result(records, arrays, folds[args.only_fold], args.only_fold, args, device=device)
+        return 0
+    if args.only_final:
+        final_model(records, arrays, args, device=device)
+        return 0
     cv_report = None
     if args.folds:
         cv_report = run_cv(records, arrays, args, device=device)
@@ -478,8 +554,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    learn, _, _ = train_one(records, arrays, np.array([], dtype=int), args, device=device)
-    path = export_final(learn, args, cv_report=cv_report, data_roots=args.data)
+    model = final_model(records, arrays, args, device=device)
+    path = export_final(model, args, cv_report=cv_report, data_roots=args.data)
     log.info("exported %s", path)
     return 0
 

@@ -141,6 +141,12 @@ MAX_UPLOAD_MB = env.int("MAX_UPLOAD_MB", default=20)
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 # Uploads above this size are spooled to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The first handler stops reading a file as soon as it passes MAX_UPLOAD_BYTES.
+FILE_UPLOAD_HANDLERS = [
+    "screening.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Non-file form fields; the image itself is limited by MAX_UPLOAD_MB (checked on Content-Length
 # before the body is read, then on the file's size).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -152,6 +158,10 @@ INFERENCE_WEIGHTS = env.str("INFERENCE_WEIGHTS", default="") or None
 INFERENCE_PRELOAD = env.bool("INFERENCE_PRELOAD", default=True)
 # How many times a screening may be claimed by a worker before it is marked failed.
 SCREENING_MAX_ATTEMPTS = env.int("SCREENING_MAX_ATTEMPTS", default=3)
+# Grad-CAM heatmaps computed by the worker after each prediction (INFERENCE_HEATMAPS=false: off).
+INFERENCE_HEATMAPS = env.bool("INFERENCE_HEATMAPS", default=True)
+# Longest side of a stored heatmap PNG (the page stretches it over the radiograph).
+HEATMAP_MAX_SIDE = env.int("HEATMAP_MAX_SIDE", default=1024)
 TRIAGE_PAGE_SIZE = env.int("TRIAGE_PAGE_SIZE", default=25)
 STATUS_POLL_SECONDS = env.int("STATUS_POLL_SECONDS", default=3)
 TRIAGE_POLL_SECONDS = env.int("TRIAGE_POLL_SECONDS", default=10)

@@ -165,12 +165,12 @@ class ReviewInline(admin.TabularInline):
 @admin.register(Screening)
 class ScreeningAdmin(ReadOnlyAdmin):
     list_display = ["reference", "region", "status", "submitted_at", "completed_at", "attempts"]
-    list_filter = ["status", "region", "submitted_at"]
+    list_filter = ["status", "source_format", "region", "submitted_at"]
     search_fields = ["reference"]
     date_hierarchy = "submitted_at"
     list_select_related = ["region"]
-    exclude = ["access_token_hash", "image"]
-    readonly_fields = ["portal_link"]
+    exclude = ["access_token_hash", "image", "dicom_file"]
+    readonly_fields = ["portal_link", "source_format", "quality_flags", "intake_notes"]
     inlines = [PredictionInline, ReviewInline]
 
     @admin.display(description="Clinician view")

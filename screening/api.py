@@ -24,6 +24,7 @@ from .serializers import (
     ScreeningStatusSerializer,
     TriageItemSerializer,
 )
+from .uploads import upload_too_large
 
 
 class SubmissionRateThrottle(AnonRateThrottle):
@@ -73,7 +74,10 @@ class ScreeningCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def post(self, request: Request) -> Response:
-        form = ScreeningSubmissionForm(data=request.data, files=request.FILES)
+        files = request.FILES  # parses the body; the upload handler may stop an oversized file
+        form = ScreeningSubmissionForm(
+            data=request.data, files=files, upload_too_large=upload_too_large(request)
+        )
         if not form.is_valid():
             return Response(form_errors(form), status=status.HTTP_400_BAD_REQUEST)
         try:

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from .models import ReviewDecision, ScreeningStatus, Sex
 from .selectors import TriageFilters, region_choices_for_upload, regions_for_user
+from .uploads import too_large_message
 from .validators import (
     normalize_national_id,
     normalize_phone,
@@ -24,6 +25,9 @@ CONSENT_TEXT = (
     "health service's clinicians to check for COVID-19 and other lung problems. A computer "
     "program sorts the images so that urgent ones are seen first; a clinician makes the decision."
 )
+
+
+UPLOAD_ACCEPT = "image/png,image/jpeg,application/dicom,.png,.jpg,.jpeg,.dcm,.dicom"
 
 
 class ScreeningSubmissionForm(forms.Form):
@@ -83,21 +87,27 @@ class ScreeningSubmissionForm(forms.Form):
     )
     image = forms.FileField(
         label="Chest X-ray image",
-        help_text="A PNG or JPEG file, at most {mb} MB.",
+        help_text="A PNG, JPEG or DICOM file of a frontal (PA or AP) chest X-ray, at most {mb} MB.",
         error_messages={
-            "required": "Choose a chest X-ray image (PNG or JPEG).",
+            "required": "Choose a chest X-ray image (PNG, JPEG or DICOM).",
             "empty": "The file is empty. Choose a chest X-ray image.",
             "invalid": "No file was received. Choose the image again.",
         },
-        widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg,.png,.jpg,.jpeg"}),
+        # A hint for the file picker only: the server decides the type by the file's content,
+        # and DICOM exports often have no extension at all.
+        widget=forms.FileInput(attrs={"accept": UPLOAD_ACCEPT}),
     )
     consent = forms.BooleanField(
         label=CONSENT_TEXT,
         error_messages={"required": "Please tick the box to agree before you submit."},
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, upload_too_large: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # The upload handler stopped reading an oversized file: report that, not "missing".
+        self.upload_too_large = upload_too_large
+        if upload_too_large:
+            self.fields["image"].required = False
         self.fields["region"].choices = [("", "Choose your region…"), *region_choices_for_upload()]
         self.fields["image"].help_text = self.fields["image"].help_text.format(
             mb=settings.MAX_UPLOAD_MB
@@ -115,6 +125,8 @@ class ScreeningSubmissionForm(forms.Form):
         return value
 
     def clean_image(self):
+        if self.upload_too_large:
+            raise ValidationError(too_large_message(), code="too_large")
         image = self.cleaned_data["image"]
         validate_upload_size(image.size)
         return image

@@ -122,6 +122,12 @@ CLAIMABLE_STATUSES = (ScreeningStatus.RECEIVED, ScreeningStatus.QUEUED)
 FINAL_STATUSES = (ScreeningStatus.COMPLETED, ScreeningStatus.FAILED, ScreeningStatus.REJECTED)
 
 
+class SourceFormat(models.TextChoices):
+    PNG = "png", "PNG"
+    JPEG = "jpeg", "JPEG"
+    DICOM = "dicom", "DICOM"
+
+
 class ScreeningQuerySet(models.QuerySet):
     def update(self, **kwargs):
         """Bulk updates (status transitions) also move ``updated_at`` (auto_now does not)."""
@@ -150,6 +156,15 @@ class Screening(models.Model):
     image = models.FileField(max_length=255, editable=False)
     image_width = models.PositiveIntegerField(null=True, editable=False)
     image_height = models.PositiveIntegerField(null=True, editable=False)
+    source_format = models.CharField(
+        max_length=8, choices=SourceFormat.choices, blank=True, editable=False
+    )
+    # DICOM uploads only: the de-identified copy (PS3.15 basic profile), never the raw upload.
+    dicom_file = models.FileField(max_length=255, blank=True, editable=False)
+    # The chest X-ray gate's low-quality flags ("too dark", ...), shown to clinicians.
+    quality_flags = models.JSONField(default=list, blank=True, editable=False)
+    # Plain-language notes from decoding (e.g. a DICOM header stating burned-in annotations).
+    intake_notes = models.JSONField(default=list, blank=True, editable=False)
 
     status = models.CharField(
         max_length=16, choices=ScreeningStatus.choices, default=ScreeningStatus.RECEIVED
@@ -235,6 +250,29 @@ class Prediction(models.Model):
     @property
     def probabilities(self) -> dict[str, float]:
         return {c: getattr(self, f"prob_{c}") for c in CLASSES}
+
+
+class Heatmap(models.Model):
+    """A Grad-CAM heatmap of one class for a prediction: an RGBA PNG at the stored radiograph's
+    geometry (transparent where the model input did not reach), for a CSS overlay."""
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="heatmaps")
+    class_label = models.CharField(max_length=16, choices=[(c, DISPLAY_NAMES[c]) for c in CLASSES])
+    image = models.FileField(max_length=255, editable=False)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prediction", "class_label"], name="heatmap_one_per_class"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prediction_id}: {self.class_label}"
 
 
 class ReviewDecision(models.TextChoices):

@@ -112,3 +112,18 @@ def waiting_display(screening: Screening) -> str:
 
 def age_display(screening: Screening) -> int:
     return age_in_years(screening.date_of_birth)
+
+
+# Low-quality flags of the chest X-ray gate, as clinicians read them.
+QUALITY_FLAG_TEXT: dict[str, str] = {
+    "too dark": "too dark",
+    "too bright": "too bright",
+    "low contrast": "low contrast",
+    "low resolution": "low resolution (small image)",
+    "heavily cropped": "heavily cropped or unusual shape",
+    "unusual framing": "unusual framing for a chest X-ray",
+}
+
+
+def quality_flags_display(screening: Screening) -> list[str]:
+    return [QUALITY_FLAG_TEXT.get(flag, flag) for flag in (screening.quality_flags or [])]

@@ -15,6 +15,7 @@ from django.http import Http404
 from .models import (
     PENDING_STATUSES,
     ClinicianProfile,
+    Heatmap,
     Region,
     Review,
     Screening,
@@ -164,6 +165,28 @@ def screening_get_for_user(
     if screening is None:
         raise Http404("No such screening.")
     return screening
+
+
+def heatmap_list(*, screening: Screening) -> list[Heatmap]:
+    """The screening's Grad-CAM heatmaps, the predicted class first (then COVID-19)."""
+    prediction = getattr(screening, "prediction", None)
+    if prediction is None:
+        return []
+    heatmaps = list(Heatmap.objects.filter(prediction=prediction))
+    return sorted(heatmaps, key=lambda h: (h.class_label != prediction.label, h.id))
+
+
+def heatmap_get_for_user(
+    *, user: AbstractBaseUser | AnonymousUser, screening_id: uuid.UUID | str, class_label: str
+) -> Heatmap:
+    """A heatmap of a screening in the user's regions, else ``Http404`` (same rule as the image)."""
+    screening = screening_get_for_user(user=user, screening_id=screening_id)
+    heatmap = Heatmap.objects.filter(
+        prediction__screening=screening, class_label=class_label
+    ).first()
+    if heatmap is None:
+        raise Http404("No such heatmap.")
+    return heatmap
 
 
 def review_history(*, screening: Screening) -> QuerySet[Review]:

@@ -58,6 +58,7 @@ class TriageItemSerializer(serializers.ModelSerializer):
             "priority",
             "submitted_at",
             "reviewed",
+            "quality_flags",
         ]
 
     @staticmethod

@@ -23,10 +23,11 @@ from django.utils import timezone
 
 from inference.constants import CLASSES
 
-from . import imaging
+from . import explain, imaging
 from .models import (
     CLAIMABLE_STATUSES,
     PROBABILITY_SUM_TOLERANCE,
+    Heatmap,
     Prediction,
     Region,
     Review,
@@ -115,14 +116,18 @@ def screening_submit(
                 add(field, message)
 
     decoded: imaging.DecodedUpload | None = None
+    quality_flags: list[str] = []
     if image_file is None:
-        add("image", "Choose a chest X-ray image (PNG or JPEG).")
+        add("image", "Choose a chest X-ray image (PNG, JPEG or DICOM).")
     else:
         try:
             validate_upload_size(image_file.size)  # before reading a single byte
             image_file.seek(0)
             decoded = imaging.decode_upload(image_file.read(settings.MAX_UPLOAD_BYTES + 1))
+            # The chest X-ray gate, here in the request: the patient learns at once.
+            quality_flags = imaging.check_chest_xray(decoded)
         except ValidationError as exc:
+            decoded = None
             for message in exc.messages:
                 add("image", message)
 
@@ -133,14 +138,22 @@ def screening_submit(
     token = secrets.token_urlsafe(32)
     screening.access_token_hash = access_token_hash(token)
     screening.image_width, screening.image_height = decoded.width, decoded.height
-    stored_name = imaging.store_png(decoded.png_bytes)
-    screening.image.name = stored_name
+    screening.source_format = decoded.kind
+    screening.quality_flags = quality_flags
+    screening.intake_notes = list(decoded.notes)
+    stored: list[str] = []
     try:
+        stored.append(imaging.store_png(decoded.png_bytes))
+        screening.image.name = stored[-1]
+        if decoded.dicom_bytes is not None:  # the de-identified copy, never the upload itself
+            stored.append(imaging.store_dicom(decoded.dicom_bytes))
+            screening.dicom_file.name = stored[-1]
         with transaction.atomic():
             _insert_with_unique_reference(screening)
             transaction.on_commit(lambda: screening_enqueue(screening=screening), robust=True)
     except BaseException:
-        imaging.delete_stored(stored_name)
+        for name in stored:
+            imaging.delete_stored(name)
         raise
     if not transaction.get_connection().in_atomic_block:
         # The commit hook ran already: report the status it left (queued, or later in eager mode).
@@ -266,31 +279,60 @@ def screening_process(*, screening_id: str) -> Screening:
         screening.refresh_from_db()
         return screening
 
+    # Grad-CAM after the prediction (the stored probabilities are predict()'s own); files are
+    # written before the transaction and removed again if the result is dropped.
+    heatmaps = explain.heatmaps_compute_safely(
+        predictor=predictor, image=image, label=result["label"]
+    )
+    heatmap_names: list[str] = []
+    replaced: list[str] = []
+    finished = 0
     now = timezone.now()
-    with transaction.atomic():
-        finished = Screening.objects.filter(
-            pk=screening_id, status=ScreeningStatus.PROCESSING
-        ).update(status=ScreeningStatus.COMPLETED, status_reason="", completed_at=now)
-        if finished:
-            Prediction.objects.update_or_create(
-                screening_id=screening_id,
-                defaults={
-                    "prob_covid": probabilities["covid"],
-                    "prob_normal": probabilities["normal"],
-                    "prob_pneumonia": probabilities["pneumonia"],
-                    "label": result["label"],
-                    "model_version": result.get("model_version") or predictor.model_version,
-                    "weights_sha256": predictor.weights_sha256,
-                    "priority": predictor.priority(probabilities["covid"]),
-                    "inference_ms": inference_ms,
-                },
-            )
+    try:
+        heatmap_names = [imaging.store_heatmap(h.png_bytes) for h in heatmaps]
+        with transaction.atomic():
+            finished = Screening.objects.filter(
+                pk=screening_id, status=ScreeningStatus.PROCESSING
+            ).update(status=ScreeningStatus.COMPLETED, status_reason="", completed_at=now)
+            if finished:
+                prediction, _ = Prediction.objects.update_or_create(
+                    screening_id=screening_id,
+                    defaults={
+                        "prob_covid": probabilities["covid"],
+                        "prob_normal": probabilities["normal"],
+                        "prob_pneumonia": probabilities["pneumonia"],
+                        "label": result["label"],
+                        "model_version": result.get("model_version") or predictor.model_version,
+                        "weights_sha256": predictor.weights_sha256,
+                        "priority": predictor.priority(probabilities["covid"]),
+                        "inference_ms": inference_ms,
+                    },
+                )
+                replaced = list(prediction.heatmaps.values_list("image", flat=True))
+                prediction.heatmaps.all().delete()
+                Heatmap.objects.bulk_create(
+                    Heatmap(
+                        prediction=prediction,
+                        class_label=h.class_label,
+                        image=name,
+                        width=h.width,
+                        height=h.height,
+                    )
+                    for h, name in zip(heatmaps, heatmap_names, strict=True)
+                )
+    except BaseException:
+        for name in heatmap_names:
+            imaging.delete_stored(name)
+        raise
+    for name in replaced if finished else heatmap_names:
+        imaging.delete_stored(name)
     if finished:
         logger.info(
-            "screening %s completed in %d ms (%s)",
+            "screening %s completed in %d ms (%s, %d heatmaps)",
             screening_id,
             inference_ms,
             predictor.model_version,
+            len(heatmap_names),
         )
     else:
         logger.warning("screening %s changed state during processing; result dropped", screening_id)

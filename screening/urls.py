@@ -12,4 +12,9 @@ urlpatterns = [
     path("clinic/screenings/<uuid:screening_id>/", views.screening_detail, name="detail"),
     path("clinic/screenings/<uuid:screening_id>/review/", views.screening_review, name="review"),
     path("clinic/screenings/<uuid:screening_id>/image/", views.screening_image, name="image"),
+    path(
+        "clinic/screenings/<uuid:screening_id>/heatmap/<slug:class_label>/",
+        views.screening_heatmap,
+        name="heatmap",
+    ),
 ]

@@ -20,6 +20,7 @@ from . import presenters, selectors, services
 from .api import SubmissionRateThrottle
 from .forms import ReviewForm, ScreeningSubmissionForm, TriageFilterForm
 from .models import PENDING_STATUSES, ScreeningStatus
+from .uploads import upload_too_large
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -34,7 +35,9 @@ def submit(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not SubmissionRateThrottle().allow_request(request, None):
             return render(request, "screening/too_many.html", status=429)
-        form = ScreeningSubmissionForm(request.POST, request.FILES)
+        form = ScreeningSubmissionForm(
+            request.POST, request.FILES, upload_too_large=upload_too_large(request)
+        )
         if form.is_valid():
             try:
                 screening = services.screening_submit(**form.submission_kwargs())
@@ -97,6 +100,7 @@ def triage(request: HttpRequest) -> HttpResponse:
                 getattr(getattr(s, "prediction", None), "prob_covid", None)
             ),
             "decision": presenters.DECISION_LABELS.get(s.current_decision or "", ""),
+            "quality": presenters.quality_flags_display(s),
         }
         for s in page.object_list
     ]
@@ -149,9 +153,19 @@ def _detail_context(request: HttpRequest, screening, review_form: ReviewForm) ->
         if prediction
         else []
     )
+    heatmaps = [
+        {
+            "class_label": h.class_label,
+            "name": DISPLAY_NAMES[h.class_label],
+            "predicted": prediction is not None and h.class_label == prediction.label,
+        }
+        for h in selectors.heatmap_list(screening=screening)
+    ]
     return {
         "screening": screening,
         "prediction": prediction,
+        "heatmaps": heatmaps,
+        "quality_flags": presenters.quality_flags_display(screening),
         "probabilities": probabilities,
         "label": presenters.label_display(getattr(prediction, "label", None)),
         "age": presenters.age_display(screening),
@@ -204,6 +218,22 @@ def screening_image(request: HttpRequest, screening_id) -> FileResponse:
         raise Http404("The image file is missing.") from None
     response = FileResponse(handle, content_type="image/png")
     response["Content-Disposition"] = f'inline; filename="{screening.reference}.png"'
+    return _no_store(response)
+
+
+@login_required
+@require_GET
+def screening_heatmap(request: HttpRequest, screening_id, class_label: str) -> FileResponse:
+    """A Grad-CAM heatmap (RGBA PNG), only for clinicians of the screening's region."""
+    heatmap = selectors.heatmap_get_for_user(
+        user=request.user, screening_id=screening_id, class_label=class_label
+    )
+    try:
+        handle = heatmap.image.open("rb")
+    except FileNotFoundError:
+        raise Http404("The heatmap file is missing.") from None
+    response = FileResponse(handle, content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="heatmap-{class_label}.png"'
     return _no_store(response)
 
 

@@ -108,7 +108,7 @@ def dicom_cases(control: np.ndarray) -> dict[str, bytes]:
     from pydicom.uid import UID
 
     from inference.dicom import to_bytes
-    from scripts.make_sample_dicoms import build_dataset
+    from scripts.make_sample_dicoms import build_dataset, j2k_lossless_dataset
 
     root = "1.2.826.0.1.3680043.8.498.77"
     valid = to_bytes(build_dataset(control, sop_uid=f"{root}.1"))
@@ -123,6 +123,9 @@ def dicom_cases(control: np.ndarray) -> dict[str, bytes]:
     unsupported.PixelData = encapsulate([b"\x00\x00\x01\xb3" + b"\x00" * 60])
     unsupported["PixelData"].VR = "OB"
     unsupported["PixelData"].is_undefined_length = True
+    j2k = to_bytes(j2k_lossless_dataset(control, sop_uid=f"{root}.7"))
+    siz = j2k.find(b"\xff\x4f\xff\x51")  # JPEG 2000 SIZ marker: patch the declared size
+    j2k_bomb = j2k[: siz + 8] + struct.pack(">II", 60_000, 60_000) + j2k[siz + 16 :]
     multi = build_dataset(control, sop_uid=f"{root}.6")
     multi.NumberOfFrames = 40
     return {
@@ -135,6 +138,7 @@ def dicom_cases(control: np.ndarray) -> dict[str, bytes]:
         "dicom_unsupported_compression.dcm": to_bytes(unsupported),
         "dicom_multiframe.dcm": to_bytes(multi),
         "dicom_without_preamble.dcm": valid[132:],
+        "dicom_j2k_bomb.dcm": j2k_bomb,
     }
 
 
@@ -283,6 +287,13 @@ def build(out: Path, *, include_large: bool = True) -> list[Case]:
         "reject",
         "raw DICOM dataset without the Part 10 preamble",
         "not a png, jpeg or dicom",
+    )
+    add(
+        "dicom_j2k_bomb.dcm",
+        dicoms["dicom_j2k_bomb.dcm"],
+        "reject",
+        "JPEG 2000 frame declaring 60000x60000 inside a 256 px DICOM",
+        "does not match the size",
     )
     # Valid controls: the same checks must let these through.
     add("control.png", png, "accept", "valid grayscale PNG")

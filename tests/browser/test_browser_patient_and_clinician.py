@@ -111,6 +111,8 @@ def test_a_patient_uploads_a_clinician_decides_and_the_patient_sees_the_decision
     clinic.wait_for_function(  # the radiograph loaded through the access-checked view
         "() => { const i = document.getElementById('xray'); return i.complete && i.naturalWidth > 0; }"
     )
+    check_heatmap_overlay(clinic, expect)
+
     clinic.get_by_label("COVID-19 suspected - refer for PCR").check()
     clinic.fill("#id_note", "Bilateral peripheral opacities.")
     clinic.screenshot(path=str(SCREENSHOTS / "04-detail-before-decision.png"), full_page=True)
@@ -124,3 +126,48 @@ def test_a_patient_uploads_a_clinician_decides_and_the_patient_sees_the_decision
     )
     assert page.url == status_url
     page.screenshot(path=str(SCREENSHOTS / "05-patient-decision.png"), full_page=True)
+
+
+# The rectangle an <img> with object-fit: contain paints its picture in (page coordinates).
+CONTENT_RECT_JS = """el => {
+  const r = el.getBoundingClientRect();
+  const s = Math.min(r.width / el.naturalWidth, r.height / el.naturalHeight);
+  const w = el.naturalWidth * s, h = el.naturalHeight * s;
+  return {x: r.left + (r.width - w) / 2, y: r.top + (r.height - h) / 2, width: w, height: h};
+}"""
+
+
+def check_heatmap_overlay(clinic, expect) -> None:
+    """Toggle the Grad-CAM overlay, move the opacity slider, pick the class map: the visible
+    heatmap's picture lies exactly on the radiograph's."""
+    controls = clinic.locator("#heat-controls")
+    expect(controls).to_be_visible()
+    expect(controls).to_contain_text("not where disease is")
+    visible = clinic.locator(".heat-layer:not(.hidden)")
+    expect(visible).to_have_count(0)  # off until the clinician asks for it
+    expect(clinic.locator("#heat-opacity")).to_be_disabled()
+
+    clinic.get_by_label("Show the model's attention (Grad-CAM heatmap)").check()
+    expect(visible).to_have_count(1)
+    clinic.wait_for_function(
+        "() => [...document.querySelectorAll('.heat-layer')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    clinic.locator("#heat-opacity").fill("85")
+    expect(clinic.locator("#heat-opacity-value")).to_have_text("85 %")
+    assert visible.evaluate("el => getComputedStyle(el).opacity") == "0.85"
+
+    xray = clinic.locator("#xray").evaluate(CONTENT_RECT_JS)
+    heat = visible.evaluate(CONTENT_RECT_JS)
+    for key in ("x", "y", "width", "height"):
+        assert abs(xray[key] - heat[key]) <= 1.0, (key, xray, heat)
+    assert xray["width"] > 200  # shown at a useful size
+
+    selector = clinic.locator("#heat-class")
+    if selector.count():  # two maps when the prediction is not COVID-19
+        selector.select_option("covid")
+        expect(visible).to_have_attribute("data-class", "covid")
+    clinic.locator(".image-card").screenshot(path=str(SCREENSHOTS / "04a-detail-heatmap.png"))
+    clinic.get_by_label("Show the model's attention (Grad-CAM heatmap)").uncheck()
+    expect(visible).to_have_count(0)
+    clinic.locator(".image-card").screenshot(path=str(SCREENSHOTS / "04b-detail-heatmap-off.png"))

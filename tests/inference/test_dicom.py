@@ -104,7 +104,8 @@ def test_a_voi_lut_sequence_is_applied():
                        slope=1, intercept=0, window=False)  # fmt: skip
     lut = Dataset()
     lut.LUTDescriptor = [4096, 0, 16]
-    lut.LUTData = [4095 - v for v in range(4096)]  # an inverting LUT
+    lut.LUTData = (4095 - np.arange(4096, dtype=np.uint16)).tobytes()  # an inverting LUT
+    lut["LUTData"].VR = "OW"
     ds.VOILUTSequence = [lut]
     out = np.asarray(decode(ds).image, dtype=np.float64)[0]
     assert out[0] > 240 and out[-1] < 15
@@ -133,7 +134,9 @@ def test_it_decodes_rle_and_in_memory_jpeg_datasets(sample_gray):
     rle.compress(RLELossless)
     assert np.array_equal(np.asarray(decode(rle).image), plain)
     jpeg = jpeg_baseline_dataset(sample_gray["covid"], sop_uid=f"{ROOT_UID}.8", quality=95)
-    assert np.abs(np.asarray(decode(jpeg).image, int) - sample_gray["covid"]).mean() < 3
+    source = sample_gray["covid"].astype(np.float64)  # no window: the data's own range is used
+    stretched = (source - source.min()) / np.ptp(source) * 255
+    assert np.abs(np.asarray(decode(jpeg).image, np.float64) - stretched).mean() < 3
 
 
 def test_an_unsupported_compression_is_refused_with_a_clear_message(sample_gray):
@@ -213,7 +216,7 @@ def test_it_reads_without_force_so_a_bare_dataset_is_refused(sample_gray):
     with pytest.raises(ImageDecodeError, match="not a PNG, JPEG or DICOM"):
         decode_upload(data[132:])
     with pytest.raises(ImageDecodeError):
-        read_dataset(data[:128] + b"DICM" + b"\xff" * 64)
+        decode_upload(data[:128] + b"DICM" + b"\xff" * 64)
 
 
 # --------------------------------------------------------------------------- de-identification
@@ -298,3 +301,23 @@ def test_phi_inside_nested_sequences_is_removed(sample_gray):
     assert not nested.get("PatientName") and not nested.get("StudyDate")
     assert nested.ReferencedSOPInstanceUID == clean.SOPInstanceUID
     assert b"Nested" not in to_bytes(clean)
+
+
+def test_a_compressed_frame_declaring_a_huge_size_is_refused_before_decoding(dicom_dir):
+    raw = (dicom_dir / "pneumonia_j2k_lossless.dcm").read_bytes()
+    siz = raw.find(b"\xff\x4f\xff\x51")
+    assert siz > 0
+    bomb = raw[: siz + 8] + (60000).to_bytes(4, "big") * 2 + raw[siz + 16 :]
+    with pytest.raises(ImageDecodeError, match="does not match the size"):
+        decode_upload(bomb)
+
+
+def test_the_codestream_size_is_read_from_jpeg_and_jpeg_2000_frames(dicom_dir):
+    from pydicom.encaps import get_frame
+
+    from inference.dicom import codestream_size
+
+    for name in ("normal_jpeg_baseline", "pneumonia_j2k_lossless"):
+        ds = read_dataset((dicom_dir / f"{name}.dcm").read_bytes())
+        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+        assert codestream_size(frame) == (int(ds.Columns), int(ds.Rows))

@@ -128,3 +128,41 @@ def test_the_final_fit_without_calibration_says_how_to_get_it(tiny_dataset, caps
     assert code == 2
     assert "--cv-report" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_folds_and_the_final_fit_run_as_separate_jobs_and_are_reused(
+    tiny_dataset, tmp_path, caplog
+):
+    common = [
+        "--data",
+        str(tiny_dataset),
+        "--size",
+        "64",
+        "--epochs",
+        "1",
+        "--bs",
+        "4",
+        "--folds",
+        "2",
+        "--out",
+        str(tmp_path / "cv"),
+        "--weights-dir",
+        str(tmp_path / "w"),
+        "--threads",
+        "1",
+    ]
+    assert train.main([*common, "--only-fold", "1"]) == 0
+    assert train.main([*common, "--only-final"]) == 0
+    assert (tmp_path / "cv" / "folds" / "fold-1.json").exists()
+    assert not (tmp_path / "w").exists()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="inference.train"):
+        assert train.main([*common, "--export"]) == 0
+    assert "fold 2: reusing" in caplog.text and "final model: reusing" in caplog.text
+    assert "fold 1: reusing" not in caplog.text  # fold 0 had not been run: it was trained here
+    assert Predictor.load(tmp_path / "w" / "darkcovidnet.safetensors").metadata["input_size"] == 64
+    # A changed setting never reuses stale results.
+    caplog.clear()
+    with caplog.at_level("INFO", logger="inference.train"):
+        assert train.main([*common, "--seed", "5", "--only-fold", "1"]) == 0
+    assert "reusing" not in caplog.text

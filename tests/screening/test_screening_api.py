@@ -91,8 +91,9 @@ def test_the_triage_api_accepts_a_drf_token_and_lists_in_triage_order(
     first = body["results"][0]
     assert set(first) == {
         "id", "reference", "region", "status", "covid_probability", "probabilities", "label",
-        "priority", "submitted_at", "reviewed",
+        "priority", "submitted_at", "reviewed", "quality_flags",
     }  # fmt: skip
+    assert first["quality_flags"] == []
     assert first["region"] == "NORTH-01"
     assert first["covid_probability"] == pytest.approx(0.8)
     assert sum(first["probabilities"].values()) == pytest.approx(1.0)

@@ -110,6 +110,9 @@ def test_region_b_screenings_are_invisible_to_a_region_a_clinician_everywhere(
     assert screening.reference not in north.get(reverse("screening:triage")).content.decode()
     assert north.get(reverse("screening:detail", args=[screening.pk])).status_code == 404
     assert north.get(reverse("screening:image", args=[screening.pk])).status_code == 404
+    for heatmap in screening.prediction.heatmaps.all():
+        url = reverse("screening:heatmap", args=[screening.pk, heatmap.class_label])
+        assert north.get(url).status_code == 404
     assert (
         north.post(
             reverse("screening:review", args=[screening.pk]), {"decision": "no_finding"}
@@ -155,3 +158,32 @@ def test_the_patient_sees_the_review_after_the_clinician_decides_and_a_wrong_tok
     after = patient.get(status_url, {"token": created["access_token"]}).json()
     assert after["review"]["decision"] == "covid_suspected"
     assert "note" not in after["review"]
+
+
+def test_a_dicom_submitted_through_the_api_is_scored_by_the_worker_with_heatmaps(
+    celery_worker, regions, clinician_north, submission_data, upload, dicom_samples,
+    real_predictor, media_root,
+):  # fmt: skip
+    from inference.decode import decode_image
+
+    data = dicom_samples["covid_mono2_16bit"]  # MONOCHROME2, 16-bit, rescale + VOI window
+    payload = {**submission_data(), "image": upload(data, "study.dcm", "application/dicom")}
+    response = APIClient().post("/api/v1/screenings/", payload, format="multipart")
+    assert response.status_code == 201, response.content
+
+    screening = celery_worker.wait_for_status(response.json()["id"])
+
+    assert screening.status == "completed", screening.status_reason
+    assert screening.source_format == "dicom" and screening.dicom_file.name
+    expected = real_predictor.predict(decode_image(data))
+    assert screening.prediction.probabilities == pytest.approx(expected["probabilities"], abs=1e-5)
+    assert screening.prediction.label == expected["label"]
+    labels = sorted(h.class_label for h in screening.prediction.heatmaps.all())
+    assert labels == sorted({expected["label"], "covid"})
+    clinic = Client()
+    clinic.force_login(clinician_north)
+    for label in labels:
+        served = clinic.get(reverse("screening:heatmap", args=[screening.pk, label]))
+        assert served.status_code == 200 and served["Cache-Control"] == "private, no-store"
+    page = clinic.get(reverse("screening:detail", args=[screening.pk])).content.decode()
+    assert 'id="heat-toggle"' in page and "uploaded as DICOM" in page

@@ -1,0 +1,143 @@
+"""Grad-CAM: shape, range, not constant, and no side effect on the model or its prediction."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inference.gradcam import (
+    colorbar_png,
+    crop_box,
+    gradcam,
+    gradcam_maps,
+    heat_on_original,
+    heatmap_png,
+    inferno,
+    jet,
+    overlay_png,
+    target_layer,
+)
+from inference.model import DarkCovidNet
+from inference.preprocessing import crop_margin, preprocess, to_model_array, trim_uniform_border
+
+
+@pytest.fixture(scope="module")
+def model() -> DarkCovidNet:
+    """The shipped weights if they load, else a seeded fresh network (shape tests only)."""
+    torch.set_num_threads(1)
+    try:
+        from inference.predictor import Predictor
+
+        return Predictor.load(device="cpu").model
+    except Exception:  # noqa: BLE001 - weights mid-training or absent
+        torch.manual_seed(0)
+        return DarkCovidNet().eval()
+
+
+@pytest.fixture(scope="module")
+def x(sample_bytes) -> torch.Tensor:
+    return preprocess(sample_bytes["covid"]).unsqueeze(0)
+
+
+def _hooks(model: torch.nn.Module) -> int:
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        for m in model.modules()
+    )
+
+
+def test_the_heatmap_has_the_input_shape_and_is_not_constant(model, x):
+    with torch.no_grad():
+        predicted = int(model(x).argmax())
+    heat = gradcam(model, x, predicted)
+    assert heat.shape == (x.shape[-2], x.shape[-1])
+    assert heat.dtype == np.float32
+    assert 0.0 <= heat.min() and heat.max() <= 1.0
+    assert heat.std() > 1e-3
+
+
+def test_a_fresh_network_gives_a_non_constant_heatmap_too(x):
+    torch.manual_seed(0)
+    fresh = DarkCovidNet().eval()
+    heat = gradcam(fresh, x, 0)
+    assert heat.shape == (256, 256) and heat.std() > 1e-3
+
+
+def test_computing_it_does_not_change_the_prediction_or_the_model(model, x):
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    hooks = _hooks(model)
+    with torch.no_grad():
+        before = model(x)
+    maps = gradcam_maps(model, x, [0, 1, 2])
+    with torch.no_grad():
+        after = model(x)
+    assert torch.equal(before, after)
+    assert set(maps) == {0, 1, 2}
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert _hooks(model) == hooks
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.training
+
+
+def test_it_restores_train_mode_and_leaves_batchnorm_statistics_alone(x):
+    torch.manual_seed(1)
+    net = DarkCovidNet().train()
+    stats = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    gradcam(net, x, 1)
+    assert net.training
+    assert all(torch.equal(stats[k], net.state_dict()[k]) for k in stats)
+
+
+def test_it_works_inside_inference_mode(model, x):
+    with torch.inference_mode():
+        heat = gradcam(model, x, 0)
+    assert heat.shape == (256, 256)
+
+
+def test_the_hooked_layer_is_the_last_256_channel_block(model):
+    layer = target_layer(model)
+    assert layer is model.features[-1]
+    convs = [m for m in layer.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[-1].out_channels == 256 == model.head_conv[0].in_channels
+
+
+def test_the_pngs_decode_with_the_expected_modes_and_sizes():
+    heat = np.outer(np.linspace(0, 1, 64), np.linspace(0, 1, 80)).astype(np.float32)
+    rgba = Image.open(io.BytesIO(heatmap_png(heat)))
+    assert rgba.mode == "RGBA" and rgba.size == (80, 64)
+    alpha = np.asarray(rgba)[..., 3]
+    assert alpha[0, 0] == 0 and alpha[-1, -1] == 255
+    gray = np.full((64, 80), 128, np.uint8)
+    over = Image.open(io.BytesIO(overlay_png(gray, heat)))
+    assert over.mode == "RGB" and over.size == (80, 64)
+    assert np.array_equal(np.asarray(over)[0, 0], [128, 128, 128])  # no heat: the radiograph
+    bar = Image.open(io.BytesIO(colorbar_png(200, 10)))
+    assert bar.size == (200, 10)
+
+
+def test_the_colormaps_run_from_cold_to_hot():
+    for cmap in (jet, inferno):
+        lo, hi = cmap(np.array([0.0, 1.0]))
+        assert lo.dtype == np.uint8
+        assert int(lo[0]) < int(hi[0])  # red rises
+    assert tuple(jet(np.array(0.0))) == (0, 0, 128)
+    assert tuple(jet(np.array(1.0))) == (128, 0, 0)
+
+
+def test_the_heatmap_maps_back_onto_the_decoded_image(sample_bytes):
+    from inference.decode import decode_image
+
+    gray = np.asarray(decode_image(sample_bytes["normal"]))
+    framed = np.pad(gray, 20, constant_values=0)  # a uniform frame preprocessing trims
+    top, bottom, left, right = crop_box(framed)
+    assert np.array_equal(framed[top:bottom, left:right],
+                          crop_margin(trim_uniform_border(framed)))  # fmt: skip
+    heat = np.ones((256, 256), np.float32)
+    placed = heat_on_original(heat, framed)
+    assert placed.shape == framed.shape
+    assert placed[:20].max() == 0 and placed[top:bottom, left:right].min() > 0.99
+    assert to_model_array(Image.fromarray(framed)).shape == (256, 256)
