@@ -35,6 +35,9 @@ worker: install
 	$(BIN)/celery -A portal worker -Q inference -l INFO --concurrency $${WORKER_CONCURRENCY:-1}
 
 test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
