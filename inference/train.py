@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m inference.train", description=__doc__.split("\n")[0]
     )
     p.add_argument("--data", action="append", type=Path, help="data folder (repeatable)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--size", type=int, default=DEFAULT_SIZE)
     p.add_argument("--bs", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only-fold", type=int, help="train just this fold (0-based) and stop")
     p.add_argument("--only-final", action="store_true", help="train just the final model and stop")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument(
+        "--exclude-source", action="append", default=[], help="drop a source entirely (repeatable)"
+    )
+    p.add_argument(
+        "--holdout-source",
+        help="leave-one-source-out: train on every other source, report on this one, export nothing",
+    )
     args = p.parse_args(argv)
     args.data = args.data or [DEFAULT_DATA]
     return args
@@ -510,6 +517,55 @@ def export_final(model, args, *, cv_report: dict, data_roots) -> Path:
     )
 
 
+def predict_arrays(model, arrays: np.ndarray, *, device, bs: int = 64) -> np.ndarray:
+    """Logits for preprocessed uint8 arrays, normalised exactly as at serving time."""
+    import torch
+
+    from inference.preprocessing import normalize
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(arrays), bs):
+            batch = normalize(torch.from_numpy(arrays[i : i + bs]).unsqueeze(1)).to(device)
+            out.append(model(batch).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def run_holdout(records, arrays, args, *, device) -> dict:
+    """Train without one source and measure on it: what a new hospital would see."""
+    held = np.array([i for i, r in enumerate(records) if r.source == args.holdout_source])
+    if not len(held):
+        raise SystemExit(f"no images of source {args.holdout_source!r} in {args.data}")
+    kept = np.setdiff1d(np.arange(len(records)), held)
+    train_records = [records[i] for i in kept]
+    t0 = time.time()
+    learn, _, _ = train_one(
+        train_records, arrays[kept], np.array([], dtype=int), args, device=device
+    )
+    logits = predict_arrays(learn.model, arrays[held], device=device)
+    y = np.array([CLASSES.index(records[i].label) for i in held])
+    report = {
+        "kind": "leave-one-source-out",
+        "held_out_source": args.holdout_source,
+        "excluded_sources": args.exclude_source,
+        "trained_on": {
+            s: sum(r.source == s for r in train_records)
+            for s in sorted({r.source for r in train_records})
+        },
+        "held_out": M.classification_report(y, M.softmax(logits)),
+        "called": {
+            c: float((M.softmax(logits).argmax(1) == k).mean()) for k, c in enumerate(CLASSES)
+        },
+        "seconds": round(time.time() - t0, 1),
+        "provenance": provenance(args, args.data),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(f"-without-{s}" for s in args.exclude_source)
+    (args.out / f"loso-{args.holdout_source}{suffix}.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = parse_args(argv)
@@ -519,10 +575,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     records = limit_records(read_folders(args.data), args.limit)
+    records = [r for r in records if r.source not in args.exclude_source]
     log.info("%d images from %s on %s", len(records), ", ".join(map(str, args.data)), device)
     t0 = time.time()
     arrays = load_arrays(records, size=args.size)
     log.info("preprocessed in %.1fs", time.time() - t0)
+    if args.holdout_source:
+        report = run_holdout(records, arrays, args, device=device)
+        log.info("held-out %s: %s", args.holdout_source, json.dumps(report["called"]))
+        return 0
     if args.only_fold is not None:
         folds = grouped_folds(records, n_folds=args.folds, seed=args.seed)
         fold_result(records, arrays, folds[args.only_fold], args.only_fold, args, device=device)

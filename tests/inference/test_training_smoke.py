@@ -166,3 +166,29 @@ def test_folds_and_the_final_fit_run_as_separate_jobs_and_are_reused(
     with caplog.at_level("INFO", logger="inference.train"):
         assert train.main([*common, "--seed", "5", "--only-fold", "1"]) == 0
     assert "reusing" not in caplog.text
+
+
+def test_leave_one_source_out_trains_without_the_source_and_reports_on_it(tiny_dataset, tmp_path):
+    code = train.main(
+        [
+            "--data",
+            str(tiny_dataset),
+            "--size",
+            "64",
+            "--epochs",
+            "1",
+            "--bs",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--holdout-source",
+            "ieee8023-figures",
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "loso-ieee8023-figures.json").read_text())
+    assert report["trained_on"] == {"nih": 8}
+    assert report["held_out"]["n"] == 4
+    assert report["held_out"]["per_class"]["covid"]["support"] == 4
+    assert sum(report["called"].values()) == pytest.approx(1.0)
+    assert report["held_out"]["accuracy"] == pytest.approx(report["called"]["covid"])
