@@ -212,13 +212,7 @@ def screening_review(request: HttpRequest, screening_id) -> HttpResponse:
 def screening_image(request: HttpRequest, screening_id) -> FileResponse:
     """The stored radiograph, only for clinicians of the screening's region."""
     screening = selectors.screening_get_for_user(user=request.user, screening_id=screening_id)
-    try:
-        handle = screening.image.open("rb")
-    except FileNotFoundError:
-        raise Http404("The image file is missing.") from None
-    response = FileResponse(handle, content_type="image/png")
-    response["Content-Disposition"] = f'inline; filename="{screening.reference}.png"'
-    return _no_store(response)
+    return _stored_png_response(screening.image, filename=f"{screening.reference}.png")
 
 
 @login_required
@@ -228,12 +222,17 @@ def screening_heatmap(request: HttpRequest, screening_id, class_label: str) -> F
     heatmap = selectors.heatmap_get_for_user(
         user=request.user, screening_id=screening_id, class_label=class_label
     )
+    return _stored_png_response(heatmap.image, filename=f"heatmap-{class_label}.png")
+
+
+def _stored_png_response(field_file, *, filename: str) -> FileResponse:
+    """Stream a stored PNG (access already checked by the caller), never cached."""
     try:
-        handle = heatmap.image.open("rb")
+        handle = field_file.open("rb")
     except FileNotFoundError:
-        raise Http404("The heatmap file is missing.") from None
+        raise Http404("The file is missing.") from None
     response = FileResponse(handle, content_type="image/png")
-    response["Content-Disposition"] = f'inline; filename="heatmap-{class_label}.png"'
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
     return _no_store(response)
 
 

@@ -27,19 +27,17 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
+def tiny_args(dataset, *extra: str) -> list[str]:
+    """One epoch at 64 px, batch 4: the smallest run that exercises the whole path."""
+    return ["--data", str(dataset), "--size", "64", "--epochs", "1", "--bs", "4", *extra]
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     code = train.main(
-        [
-            "--data",
-            str(tiny_dataset),
-            "--size",
-            "64",
-            "--epochs",
-            "1",
-            "--bs",
-            "4",
+        tiny_args(
+            tiny_dataset,
             "--folds",
             "2",
             "--export",
@@ -49,7 +47,7 @@ def trained(tiny_dataset, tmp_path_factory):
             str(out / "w"),
             "--name",
             "smoke",
-        ]
+        )
     )
     assert code == 0
     return out
@@ -113,18 +111,7 @@ def test_altered_weights_are_refused(trained, tmp_path):
 
 
 def test_the_final_fit_without_calibration_says_how_to_get_it(tiny_dataset, capsys, tmp_path):
-    code = train.main(
-        [
-            "--data",
-            str(tiny_dataset),
-            "--size",
-            "64",
-            "--epochs",
-            "1",
-            "--weights-dir",
-            str(tmp_path),
-        ]
-    )
+    code = train.main(tiny_args(tiny_dataset, "--weights-dir", str(tmp_path)))
     assert code == 2
     assert "--cv-report" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
@@ -133,15 +120,8 @@ def test_the_final_fit_without_calibration_says_how_to_get_it(tiny_dataset, caps
 def test_folds_and_the_final_fit_run_as_separate_jobs_and_are_reused(
     tiny_dataset, tmp_path, caplog
 ):
-    common = [
-        "--data",
-        str(tiny_dataset),
-        "--size",
-        "64",
-        "--epochs",
-        "1",
-        "--bs",
-        "4",
+    common = tiny_args(
+        tiny_dataset,
         "--folds",
         "2",
         "--out",
@@ -150,7 +130,7 @@ def test_folds_and_the_final_fit_run_as_separate_jobs_and_are_reused(
         str(tmp_path / "w"),
         "--threads",
         "1",
-    ]
+    )
     assert train.main([*common, "--only-fold", "1"]) == 0
     assert train.main([*common, "--only-final"]) == 0
     assert (tmp_path / "cv" / "folds" / "fold-1.json").exists()
@@ -170,20 +150,7 @@ def test_folds_and_the_final_fit_run_as_separate_jobs_and_are_reused(
 
 def test_leave_one_source_out_trains_without_the_source_and_reports_on_it(tiny_dataset, tmp_path):
     code = train.main(
-        [
-            "--data",
-            str(tiny_dataset),
-            "--size",
-            "64",
-            "--epochs",
-            "1",
-            "--bs",
-            "4",
-            "--out",
-            str(tmp_path),
-            "--holdout-source",
-            "ieee8023-figures",
-        ]
+        tiny_args(tiny_dataset, "--out", str(tmp_path), "--holdout-source", "ieee8023-figures")
     )
     assert code == 0
     report = json.loads((tmp_path / "loso-ieee8023-figures.json").read_text())
