@@ -51,6 +51,20 @@ def form_image_errors(response) -> str:
     return html.split('id="field-image"', 1)[1].split("</div>", 1)[0]
 
 
+def post_via(via: str, client, api_client, fields: dict, file):
+    """Submit through the patient form ("form") or the JSON API ("api")."""
+    if via == "form":
+        return post_form(client, fields, file)
+    return post_api(api_client, fields, file)
+
+
+def image_errors(via: str, response) -> str:
+    """The messages shown for the image field, from the form's HTML or the API's JSON."""
+    if via == "form":
+        return form_image_errors(response)
+    return " ".join(response.json()["image"])
+
+
 def png(arr: np.ndarray | Image.Image, fmt: str = "PNG") -> bytes:
     image = arr if isinstance(arr, Image.Image) else Image.fromarray(arr)
     buffer = io.BytesIO()
@@ -142,12 +156,8 @@ def test_a_lateral_dicom_is_refused_with_a_request_for_a_frontal_view(
     via, client, api_client, regions, submission_data, upload, dicom_samples, media_files
 ):
     file = upload(dicom_samples["normal_lateral"], "lateral.dcm", "application/dicom")
-    if via == "form":
-        response = post_form(client, submission_data(), file)
-        message = form_image_errors(response)
-    else:
-        response = post_api(api_client, submission_data(), file)
-        message = " ".join(response.json()["image"])
+    response = post_via(via, client, api_client, submission_data(), file)
+    message = image_errors(via, response)
     assert response.status_code == 400
     assert "lateral" in message and "frontal" in message
     assert Screening.objects.count() == 0
@@ -190,14 +200,10 @@ def test_what_is_clearly_not_a_chest_xray_is_refused_at_once_with_a_friendly_rea
     verdict = assess_decoded(decode_upload(data))  # the gate's own reason for these bytes
     assert not verdict.accepted and verdict.reason == MESSAGES[verdict.code]
     file = upload(data, name)
-    if via == "form":
-        response = post_form(client, submission_data(), file)
-        message = form_image_errors(response)
-        expected = verdict.reason.replace("'", "&#x27;")
-    else:
-        response = post_api(api_client, submission_data(), file)
-        message = " ".join(response.json()["image"])
-        expected = verdict.reason
+    response = post_via(via, client, api_client, submission_data(), file)
+    message = image_errors(via, response)
+    # The form's HTML escapes apostrophes; the API's JSON does not.
+    expected = verdict.reason.replace("'", "&#x27;") if via == "form" else verdict.reason
     assert response.status_code == 400
     assert expected in message
     assert Screening.objects.count() == 0
@@ -252,10 +258,7 @@ def test_every_hostile_file_is_refused_plainly_and_leaves_nothing_behind(
     problems: list[str] = []
     for case in rejects:
         file = upload(case.path.read_bytes(), case.file, "application/octet-stream")
-        if via == "form":
-            response = post_form(client, submission_data(), file)
-        else:
-            response = post_api(api_client, submission_data(), file)
+        response = post_via(via, client, api_client, submission_data(), file)
         problems += _check_refused(response, case, via=via)
         if Screening.objects.exists() or media_files():
             problems.append(f"{case.file}: left a row or a file behind")
@@ -263,9 +266,7 @@ def test_every_hostile_file_is_refused_plainly_and_leaves_nothing_behind(
     assert problems == []
 
     # The server keeps serving: a normal upload succeeds afterwards.
-    ok = (post_form if via == "form" else post_api)(
-        client if via == "form" else api_client, submission_data(), upload()
-    )
+    ok = post_via(via, client, api_client, submission_data(), upload())
     assert ok.status_code in (201, 302)
     assert Screening.objects.count() == 1
 
@@ -291,12 +292,8 @@ def test_a_21_mb_upload_is_refused_before_the_body_is_read(
 
     monkeypatch.setattr("screening.imaging.decode_upload", must_not_decode)
     big = upload(b"\x89PNG\r\n\x1a\n" + bytes(21 * MB), "big.png")
-    if via == "form":
-        response = post_form(client, submission_data(), big)
-        text = response.content.decode()
-    else:
-        response = post_api(api_client, submission_data(), big)
-        text = " ".join(response.json()["image"])
+    response = post_via(via, client, api_client, submission_data(), big)
+    text = response.content.decode() if via == "form" else image_errors(via, response)
     assert response.status_code == 413
     assert "The file is too large. The maximum is 20 MB." in text
     assert Screening.objects.count() == 0
@@ -319,12 +316,8 @@ def test_a_file_just_over_the_limit_is_cut_off_while_it_streams_in(
     monkeypatch.setattr(TemporaryFileUploadHandler, "receive_data_chunk", counting)
     size = 20 * MB + MB // 2
     big = upload(b"\x89PNG\r\n\x1a\n" + bytes(size - 8), "big.png")
-    if via == "form":
-        response = post_form(client, submission_data(), big)
-        text = form_image_errors(response)
-    else:
-        response = post_api(api_client, submission_data(), big)
-        text = " ".join(response.json()["image"])
+    response = post_via(via, client, api_client, submission_data(), big)
+    text = image_errors(via, response)
 
     assert response.status_code == 400
     assert "The file is too large. The maximum is 20 MB." in text
