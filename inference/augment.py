@@ -1,4 +1,4 @@
-"""Training-only batch augmentations beyond fastai's: sensor noise and softness."""
+"""Training-only batch augmentations beyond fastai's: sensor noise, softness and gamma."""
 
 from __future__ import annotations
 
@@ -28,3 +28,24 @@ class RandomNoiseBlur(Transform):
         noise_mask = (torch.rand(n, 1, 1, 1, device=x.device) < self.p).to(x.dtype)
         sigma = torch.rand(n, 1, 1, 1, device=x.device) * self.max_sigma
         return (x + torch.randn_like(x) * sigma * noise_mask).clamp_(0.0, 1.0)
+
+
+class RandomGamma(Transform):
+    """Per image, with probability ``p``: x ** gamma, log-uniform in [1/max_gamma, max_gamma].
+
+    Film/detector response curves differ between sources; fastai's lighting transform only
+    shifts brightness and contrast linearly in logit space.
+    """
+
+    split_idx, order = 0, 85  # train only; before noise/blur (90) and Normalize (99)
+
+    def __init__(self, p: float = 0.8, max_gamma: float = 1.8) -> None:
+        super().__init__()
+        self.p, self.log_max = p, float(torch.log(torch.tensor(max_gamma)))
+
+    def encodes(self, x: TensorImage) -> TensorImage:
+        n = x.shape[0]
+        log_gamma = (torch.rand(n, 1, 1, 1, device=x.device) * 2 - 1) * self.log_max
+        apply = (torch.rand(n, 1, 1, 1, device=x.device) < self.p).to(x.dtype)
+        gamma = torch.exp(log_gamma * apply)
+        return x.clamp(1e-6, 1.0).pow(gamma)

@@ -104,3 +104,13 @@ def grouped_folds(records: list[Record], *, n_folds: int, seed: int) -> list[np.
     groups = [r.group for r in records]
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [valid for _, valid in splitter.split(np.zeros(len(records)), strata, groups)]
+
+
+def image_folds(records: list[Record], *, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Validation indices of each fold split by image, ignoring patients: the published
+    DarkCovidNet protocol. Only for measuring how much patient leakage inflates accuracy."""
+    from sklearn.model_selection import StratifiedKFold
+
+    strata = [f"{r.label}|{r.source}" for r in records]
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [valid for _, valid in splitter.split(np.zeros(len(records)), strata)]

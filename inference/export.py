@@ -26,6 +26,8 @@ def export_model(
     name: str,
     input_size: int,
     temperature: float,
+    margin: float = MARGIN,
+    equalize: str = "global",
     thresholds: dict,
     extra: dict,
 ) -> Path:
@@ -46,12 +48,14 @@ def export_model(
         "in_channels": 1,
         "preprocessing": {
             "version": PREPROCESSING_VERSION,
+            "margin": margin,
+            "equalize": equalize,
             "steps": [
                 "decode to 8-bit grayscale",
                 "trim uniform borders",
-                f"crop {MARGIN:.0%} margins",
+                f"crop {margin:.0%} margins",
                 "squash-resize (bilinear)",
-                "histogram equalisation",
+                "histogram equalisation" if equalize == "global" else "CLAHE",
                 "scale to [0, 1]",
                 "normalise",
             ],

@@ -19,7 +19,7 @@ from inference.constants import CLASSES
 from inference.export import sha256_file
 from inference.metrics import priority_band
 from inference.model import DarkCovidNet
-from inference.preprocessing import PREPROCESSING_VERSION, preprocess
+from inference.preprocessing import MARGIN, PREPROCESSING_VERSION, preprocess
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "darkcovidnet.safetensors"
 ImageInput = bytes | Image.Image
@@ -104,8 +104,18 @@ class Predictor:
         return priority_band(covid_probability, high=t["covid_high"], medium=t["covid_medium"])
 
     # ------------------------------------------------------------------ inference
+    @property
+    def margin(self) -> float:
+        return float(self.metadata["preprocessing"].get("margin", MARGIN))
+
     def preprocess(self, image: ImageInput) -> torch.Tensor:
-        return preprocess(image, size=self.input_size)
+        options = self.metadata["preprocessing"]
+        return preprocess(
+            image,
+            size=self.input_size,
+            margin=self.margin,
+            equalize=options.get("equalize", "global"),
+        )
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities for a preprocessed batch [n, 1, s, s]."""

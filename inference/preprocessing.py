@@ -5,6 +5,7 @@ image bytes / PIL image
   -> trim uniform borders, crop a fixed margin        (frames, captions, burnt-in markers)
   -> squash-resize to size x size                      (keeps the whole chest in view)
   -> histogram equalisation                            (removes source-specific exposure/contrast)
+     (global by default; ``equalize="clahe"`` for contrast-limited adaptive equalisation)
   -> uint8 array  -> float in [0, 1] -> (x - MEAN) / STD -> tensor [1, size, size]
 
 Training caches the uint8 arrays and applies augmentation and the same normalisation on
@@ -25,6 +26,8 @@ from inference.geometry import BORDER_STD, MARGIN, crop_margin, trim_uniform_bor
 
 PREPROCESSING_VERSION = "2"
 DEFAULT_SIZE = 256
+# Variants a model may be trained with; its metadata records which (``Predictor`` follows it).
+EQUALIZERS = ("global", "clahe")
 # After equalisation pixel values are ~uniform on [0, 1]: mean 0.5, std 1/sqrt(12) ~ 0.29.
 MEAN = 0.5
 STD = 0.29
@@ -37,14 +40,32 @@ def load_grayscale(image: bytes | Image.Image) -> Image.Image:
     return to_grayscale(image)
 
 
-def to_model_array(image: bytes | Image.Image, *, size: int = DEFAULT_SIZE) -> np.ndarray:
+def equalize_array(resized: Image.Image, *, method: str = "global") -> np.ndarray:
+    if method == "global":
+        return np.array(ImageOps.equalize(resized), dtype=np.uint8)
+    if method == "clahe":
+        # Local equalisation keeps lung texture contrast that one global curve flattens.
+        from skimage.exposure import equalize_adapthist
+
+        out = equalize_adapthist(np.asarray(resized), clip_limit=0.01)
+        return np.round(out * 255.0).astype(np.uint8)
+    raise ValueError(f"equalize must be one of {EQUALIZERS}, not {method!r}")
+
+
+def to_model_array(
+    image: bytes | Image.Image,
+    *,
+    size: int = DEFAULT_SIZE,
+    margin: float = MARGIN,
+    equalize: str = "global",
+) -> np.ndarray:
     """The deterministic part of preprocessing: an equalised ``size x size`` uint8 array."""
     gray = load_grayscale(image)
-    arr = crop_margin(trim_uniform_border(np.asarray(gray, dtype=np.uint8)))
+    arr = crop_margin(trim_uniform_border(np.asarray(gray, dtype=np.uint8)), margin=margin)
     resized = Image.fromarray(np.ascontiguousarray(arr), mode="L").resize(
         (size, size), Image.Resampling.BILINEAR
     )
-    return np.array(ImageOps.equalize(resized), dtype=np.uint8)
+    return equalize_array(resized, method=equalize)
 
 
 def normalize(batch: torch.Tensor) -> torch.Tensor:
@@ -54,6 +75,13 @@ def normalize(batch: torch.Tensor) -> torch.Tensor:
     return (batch - MEAN) / STD
 
 
-def preprocess(image: bytes | Image.Image, *, size: int = DEFAULT_SIZE) -> torch.Tensor:
+def preprocess(
+    image: bytes | Image.Image,
+    *,
+    size: int = DEFAULT_SIZE,
+    margin: float = MARGIN,
+    equalize: str = "global",
+) -> torch.Tensor:
     """Serving path: image -> float tensor [1, size, size]."""
-    return normalize(torch.from_numpy(to_model_array(image, size=size)).unsqueeze(0))
+    arr = to_model_array(image, size=size, margin=margin, equalize=equalize)
+    return normalize(torch.from_numpy(arr).unsqueeze(0))

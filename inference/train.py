@@ -24,8 +24,16 @@ import numpy as np
 
 from inference import metrics as M
 from inference.constants import CLASSES, MODEL_NAME
-from inference.data import Record, grouped_folds, manifest_sha256, read_folders
-from inference.preprocessing import DEFAULT_SIZE, MEAN, PREPROCESSING_VERSION, STD, to_model_array
+from inference.data import Record, grouped_folds, image_folds, manifest_sha256, read_folders
+from inference.preprocessing import (
+    DEFAULT_SIZE,
+    EQUALIZERS,
+    MARGIN,
+    MEAN,
+    PREPROCESSING_VERSION,
+    STD,
+    to_model_array,
+)
 
 log = logging.getLogger("inference.train")
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "cxr3"
@@ -55,6 +63,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS_DIR)
     p.add_argument("--name", default=MODEL_NAME)
     p.add_argument("--no-augment", action="store_true", help="disable augmentation (ablation)")
+    # Variants against the source trap (issue 5); each is recorded in the report and metadata.
+    p.add_argument(
+        "--aug",
+        choices=("standard", "strong"),
+        default="standard",
+        help="augmentation strength: strong adds gamma, harder exposure/contrast, noise and blur",
+    )
+    p.add_argument(
+        "--sampling",
+        choices=("class-weights", "source-balanced"),
+        default="class-weights",
+        help="class-weighted loss, or sampling every (class, source) stratum equally",
+    )
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument(
+        "--margin", type=float, default=MARGIN, help="fraction cropped from each side (centre crop)"
+    )
+    p.add_argument("--equalize", choices=EQUALIZERS, default="global")
+    p.add_argument(
+        "--split",
+        choices=("groups", "images"),
+        default="groups",
+        help="CV folds by patient group (honest), or by image (the published protocol; leaks)",
+    )
     p.add_argument(
         "--limit", type=int, default=0, help="use only the first N images per class (smoke runs)"
     )
@@ -74,11 +107,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------- data
-def load_arrays(records: list[Record], *, size: int) -> np.ndarray:
+def load_arrays(
+    records: list[Record], *, size: int, margin: float = MARGIN, equalize: str = "global"
+) -> np.ndarray:
     """Deterministic preprocessing of every image, once: [N, size, size] uint8."""
     out = np.empty((len(records), size, size), dtype=np.uint8)
     for i, r in enumerate(records):
-        out[i] = to_model_array(r.path.read_bytes(), size=size)
+        out[i] = to_model_array(r.path.read_bytes(), size=size, margin=margin, equalize=equalize)
     return out
 
 
@@ -99,7 +134,33 @@ def class_weights(labels: list[str]) -> list[float]:
     return (counts.sum() / (len(CLASSES) * counts)).tolist()
 
 
-def build_dataloaders(records, arrays, valid_idx, *, bs: int, seed: int, augment: bool):
+def source_balanced_weights(records: list[Record]) -> np.ndarray:
+    """Sampling weight per image: every class equally likely, and within a class every source.
+
+    With one source per class (cxr3) this is plain class balancing; with cxr-multi it stops the
+    larger archive of a class from defining what that class looks like.
+    """
+    strata: dict[tuple[str, str], int] = {}
+    for r in records:
+        strata[(r.label, r.source)] = strata.get((r.label, r.source), 0) + 1
+    per_class = {c: sum(1 for (label, _) in strata if label == c) for c in CLASSES}
+    return np.array(
+        [1.0 / (per_class[r.label] * strata[(r.label, r.source)]) for r in records],
+        dtype=np.float64,
+    )
+
+
+def build_dataloaders(
+    records,
+    arrays,
+    valid_idx,
+    *,
+    bs: int,
+    seed: int,
+    augment: bool,
+    strength: str = "standard",
+    sample_weights: np.ndarray | None = None,
+):
     from fastai.vision.all import (
         CategoryBlock,
         DataBlock,
@@ -110,10 +171,10 @@ def build_dataloaders(records, arrays, valid_idx, *, bs: int, seed: int, augment
         aug_transforms,
     )
 
-    from inference.augment import RandomNoiseBlur
+    from inference.augment import RandomGamma, RandomNoiseBlur
 
     batch_tfms = []
-    if augment:
+    if augment and strength == "standard":
         # Exposure/contrast strongly (sources differ most there), geometry mildly, no flips:
         # the heart's side is anatomy, not noise.
         batch_tfms += aug_transforms(
@@ -126,6 +187,17 @@ def build_dataloaders(records, arrays, valid_idx, *, bs: int, seed: int, augment
             p_affine=0.75,
         )
         batch_tfms.append(RandomNoiseBlur())
+    elif augment:
+        batch_tfms += aug_transforms(
+            do_flip=False,
+            max_rotate=15.0,
+            max_zoom=1.3,
+            max_warp=0.15,
+            max_lighting=0.6,
+            p_lighting=1.0,
+            p_affine=0.9,
+        )
+        batch_tfms += [RandomGamma(), RandomNoiseBlur(p=0.7, max_sigma=0.08)]
     batch_tfms.append(Normalize.from_stats([MEAN], [STD], cuda=False))
     block = DataBlock(
         blocks=(ImageBlock(cls=PILImageBW), CategoryBlock(vocab=list(CLASSES))),
@@ -134,13 +206,19 @@ def build_dataloaders(records, arrays, valid_idx, *, bs: int, seed: int, augment
         splitter=IndexSplitter(list(valid_idx)),
         batch_tfms=batch_tfms,
     )
-    return block.dataloaders(list(range(len(records))), bs=bs, num_workers=0, seed=seed)
+    items = list(range(len(records)))
+    if sample_weights is not None:
+        return block.weighted_dataloaders(
+            items, wgts=sample_weights, bs=bs, num_workers=0, seed=seed
+        )
+    return block.dataloaders(items, bs=bs, num_workers=0, seed=seed)
 
 
 # ----------------------------------------------------------------------------- training
 def train_one(records, arrays, valid_idx, args, *, device):
     import torch
     from fastai.callback.channelslast import ChannelsLast
+    from fastai.callback.mixup import MixUp
     from fastai.vision.all import (
         BalancedAccuracy,
         CrossEntropyLossFlat,
@@ -153,18 +231,32 @@ def train_one(records, arrays, valid_idx, args, *, device):
 
     set_seed(args.seed, reproducible=True)
     train_idx = np.setdiff1d(np.arange(len(records)), valid_idx)
+    balanced = args.sampling == "source-balanced"
     dls = build_dataloaders(
-        records, arrays, valid_idx, bs=args.bs, seed=args.seed, augment=not args.no_augment
+        records,
+        arrays,
+        valid_idx,
+        bs=args.bs,
+        seed=args.seed,
+        augment=not args.no_augment,
+        strength=args.aug,
+        sample_weights=source_balanced_weights(records) if balanced else None,
     )
     dls.to(device)
-    weights = torch.tensor(class_weights([records[i].label for i in train_idx]), device=device)
+    # Balanced sampling already evens out the classes; weighting the loss too would overcorrect.
+    weights = (
+        None
+        if balanced
+        else torch.tensor(class_weights([records[i].label for i in train_idx]), device=device)
+    )
+    # oneDNN's channels-last convolutions are ~3x faster on CPU than NCHW for this network.
+    cbs = [ChannelsLast()] + ([MixUp(args.mixup)] if args.mixup else [])
     learn = Learner(
         dls,
         DarkCovidNet(input_size=args.size, in_channels=1).to(device),
-        loss_func=CrossEntropyLossFlat(weight=weights),
+        loss_func=CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing),
         metrics=[accuracy, BalancedAccuracy()] if len(valid_idx) else [],
-        # oneDNN's channels-last convolutions are ~3x faster on CPU than NCHW for this network.
-        cbs=[ChannelsLast()],
+        cbs=cbs,
     )
     learn.fit_one_cycle(args.epochs, lr_max=args.lr)
     history = {"train_loss": [], "valid_loss": []}
@@ -212,8 +304,11 @@ def provenance(args, data_roots) -> dict:
         "batch_size": args.bs,
         "lr_max": args.lr,
         "augment": not args.no_augment,
+        "variant": variant_options(args),
         "schedule": "fastai fit_one_cycle",
-        "loss": "cross-entropy, inverse-frequency class weights",
+        "loss": "cross-entropy, inverse-frequency class weights"
+        if args.sampling == "class-weights"
+        else "cross-entropy, source-balanced sampling",
         "preprocessing_version": PREPROCESSING_VERSION,
         "data": [str(d) for d in data_roots],
         "data_manifest_sha256": manifest_sha256(data_roots),
@@ -282,9 +377,32 @@ def per_source_reports(records, y, probs) -> dict:
     return out
 
 
+VARIANT_DEFAULTS = {
+    "aug": "standard",
+    "sampling": "class-weights",
+    "mixup": 0.0,
+    "label_smoothing": 0.0,
+    "margin": MARGIN,
+    "equalize": "global",
+    "exclude_source": [],
+    "split": "groups",
+}
+
+
+def make_folds(records: list[Record], args) -> list[np.ndarray]:
+    split = image_folds if args.split == "images" else grouped_folds
+    return split(records, n_folds=args.folds, seed=args.seed)
+
+
+def variant_options(args) -> dict:
+    return {k: getattr(args, k) for k in VARIANT_DEFAULTS}
+
+
 def run_signature(args) -> dict:
     """What must match for a saved fold or final model to be reused instead of retrained."""
-    return {
+    # Variant options enter only when changed, so checkpoints made before they existed still match.
+    changed = {k: v for k, v in variant_options(args).items() if v != VARIANT_DEFAULTS[k]}
+    return changed | {
         "epochs": args.epochs,
         "size": args.size,
         "bs": args.bs,
@@ -353,14 +471,15 @@ def run_cv(records, arrays, args, *, device) -> dict:
 
     out = args.out
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    folds = grouped_folds(records, n_folds=args.folds, seed=args.seed)
+    folds = make_folds(records, args)
     y = np.array([CLASSES.index(r.label) for r in records])
     logits = np.zeros((len(records), len(CLASSES)), dtype=np.float64)
     fold_of = np.zeros(len(records), dtype=int)
     fold_reports, histories = [], []
     for k, valid_idx in enumerate(folds):
         train_groups = {records[i].group for i in np.setdiff1d(np.arange(len(records)), valid_idx)}
-        assert not train_groups & {records[i].group for i in valid_idx}, "group leak"
+        if args.split == "groups":
+            assert not train_groups & {records[i].group for i in valid_idx}, "group leak"
         log.info(
             "fold %d/%d: %d train, %d valid",
             k + 1,
@@ -432,8 +551,10 @@ def fmt(stat: dict) -> str:
 def render_markdown(report: dict) -> str:
     s, c, prov = report["summary"], report["calibration"], report["provenance"]
     pooled = report["pooled_out_of_fold"]
+    by_images = prov.get("variant", {}).get("split") == "images"
+    split_words = "image-level (patients leak across folds)" if by_images else "grouped"
     lines = [
-        f"# DarkCovidNet grouped {report['folds']}-fold cross-validation",
+        f"# DarkCovidNet {split_words} {report['folds']}-fold cross-validation",
         "",
         f"Data: {', '.join(prov['data'])}; {pooled['n']} images; seed {prov['seed']}; "
         f"{prov['epochs']} epochs at {prov['input_size']} px; git {prov['git_commit']}.",
@@ -504,6 +625,8 @@ def export_final(model, args, *, cv_report: dict, data_roots) -> Path:
         weights_dir=args.weights_dir,
         name=args.name,
         input_size=args.size,
+        margin=args.margin,
+        equalize=args.equalize,
         temperature=calib["temperature"],
         thresholds=calib["thresholds"],
         extra={
@@ -578,14 +701,14 @@ def main(argv: list[str] | None = None) -> int:
     records = [r for r in records if r.source not in args.exclude_source]
     log.info("%d images from %s on %s", len(records), ", ".join(map(str, args.data)), device)
     t0 = time.time()
-    arrays = load_arrays(records, size=args.size)
+    arrays = load_arrays(records, size=args.size, margin=args.margin, equalize=args.equalize)
     log.info("preprocessed in %.1fs", time.time() - t0)
     if args.holdout_source:
         report = run_holdout(records, arrays, args, device=device)
         log.info("held-out %s: %s", args.holdout_source, json.dumps(report["called"]))
         return 0
     if args.only_fold is not None:
-        folds = grouped_folds(records, n_folds=args.folds, seed=args.seed)
+        folds = make_folds(records, args)
         fold_result(records, arrays, folds[args.only_fold], args.only_fold, args, device=device)
         return 0
     if args.only_final:
