@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from inference.geometry import crop_box
+from inference.geometry import MARGIN, crop_box
 
 __all__ = [
     "colorbar_png",
@@ -190,10 +190,13 @@ def resize_heat(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(img.resize((shape[1], shape[0]), Image.Resampling.BILINEAR), np.float32)
 
 
-def heat_on_original(heat: np.ndarray, gray: np.ndarray) -> np.ndarray:
-    """Map a heatmap on the model input back onto the decoded image (zeros outside the crop)."""
+def heat_on_original(heat: np.ndarray, gray: np.ndarray, *, margin: float = MARGIN) -> np.ndarray:
+    """Map a heatmap on the model input back onto the decoded image (zeros outside the crop).
+
+    ``margin`` must be the model's own (``Predictor.margin``): a model trained with a wider centre
+    crop sees a smaller part of the film."""
     gray = np.asarray(gray)
-    top, bottom, left, right = crop_box(gray)
+    top, bottom, left, right = crop_box(gray, margin=margin)
     out = np.zeros(gray.shape, dtype=np.float32)
     out[top:bottom, left:right] = resize_heat(_check_heat(heat), (bottom - top, right - left))
     return out

@@ -61,7 +61,7 @@ def heatmaps_compute(*, predictor: Any, image: Image.Image, label: str) -> list[
     height, width = _display_shape(*gray.shape, settings.HEATMAP_MAX_SIDE)
     rendered = []
     for class_label in labels:
-        heat = heat_on_original(maps[CLASSES.index(class_label)], gray)
+        heat = heat_on_original(maps[CLASSES.index(class_label)], gray, margin=predictor.margin)
         if heat.shape != (height, width):
             heat = resize_heat(heat, (height, width))
         rendered.append(

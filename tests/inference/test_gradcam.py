@@ -141,3 +141,17 @@ def test_the_heatmap_maps_back_onto_the_decoded_image(sample_bytes):
     assert placed.shape == framed.shape
     assert placed[:20].max() == 0 and placed[top:bottom, left:right].min() > 0.99
     assert to_model_array(Image.fromarray(framed)).shape == (256, 256)
+
+
+def test_a_wider_crop_places_the_heat_on_a_smaller_central_box(sample_bytes):
+    from inference.decode import decode_image
+
+    gray = np.asarray(decode_image(sample_bytes["normal"]))
+    heat = np.ones((64, 64), np.float32)
+    default = heat_on_original(heat, gray)
+    wider = heat_on_original(heat, gray, margin=0.15)
+    top, bottom, left, right = crop_box(gray, margin=0.15)
+    assert np.array_equal(gray[top:bottom, left:right],
+                          crop_margin(trim_uniform_border(gray), margin=0.15))  # fmt: skip
+    assert (wider > 0).sum() < (default > 0).sum()
+    assert wider[top:bottom, left:right].min() > 0.99 and wider[: top - 1].max() == 0
