@@ -98,8 +98,36 @@ def external_cells(path: Path) -> dict:
     return cells
 
 
+def row(name: str, trained_on: str, loso: dict, cv: dict | None, options: dict | None) -> dict:
+    recalls = [loso[s]["recall"] for s in LOSO_SOURCES if s in loso]
+    complete = len(recalls) == len(LOSO_SOURCES)
+    return {
+        "variant": name,
+        "trained_on": trained_on,
+        "loso": loso,
+        "mean_loso_balanced_accuracy": float(np.mean(recalls)) if complete else None,
+        "cv": cv,
+        "options": options,
+    }
+
+
+def reference_rows() -> list[dict]:
+    """The shipped 256 px cxr3-only model and the 256 px multi-source LOSO runs before this table."""
+    reports = ROOT / "reports"
+    return [
+        row(
+            "shipped (256 px)",
+            "cxr3 only",
+            external_cells(reports / "external-cxr-multi" / "metrics.json"),
+            cv_summary(reports / "cv-cxr3"),
+            None,
+        ),
+        row("multi-base (256 px)", "cxr3 + cxr-multi", loso_cells(reports / "loso"), None, None),
+    ]
+
+
 def collect() -> list[dict]:
-    rows = []
+    rows = reference_rows()
     for folder in sorted(p for p in VARIANTS.iterdir() if p.is_dir()):
         name = folder.name
         if name.startswith("multi-"):
@@ -111,19 +139,7 @@ def collect() -> list[dict]:
         else:
             loso = external_cells(folder / "external-cxr-multi.json")
             trained_on = "cxr3 only"
-        recalls = [loso[s]["recall"] for s in LOSO_SOURCES if s in loso]
-        rows.append(
-            {
-                "variant": name,
-                "trained_on": trained_on,
-                "loso": loso,
-                "mean_loso_balanced_accuracy": float(np.mean(recalls))
-                if len(recalls) == len(LOSO_SOURCES)
-                else None,
-                "cv": cv_summary(folder),
-                "options": variant_options(folder),
-            }
-        )
+        rows.append(row(name, trained_on, loso, cv_summary(folder), variant_options(folder)))
     return rows
 
 
