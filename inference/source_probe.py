@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from PIL import Image
 
 from inference.constants import CLASSES
 from inference.data import Record, read_folders
-from inference.preprocessing import load_grayscale, to_model_array
+from inference.preprocessing import EQUALIZERS, load_grayscale, to_model_array
 
 
 def raw_array(data: bytes, size: int) -> np.ndarray:
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         default=["raw", "preprocessed", "network"],
         choices=["raw", "preprocessed", "network"],
     )
+    ap.add_argument(
+        "--equalize", choices=EQUALIZERS, default="global", help="for the preprocessed pixels"
+    )
     ap.add_argument("--out", type=Path, default=Path("reports/source-probe"))
     args = ap.parse_args(argv)
     records = read_folders(args.data)
@@ -90,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         feats["raw"] = np.stack([pixel_features(raw_array(d, args.size)) for d in data])
     if "preprocessed" in args.features:
         feats["preprocessed"] = np.stack(
-            [pixel_features(to_model_array(d, size=args.size)) for d in data]
+            [
+                pixel_features(to_model_array(d, size=args.size, equalize=args.equalize))
+                for d in data
+            ]
         )
     if "network" in args.features:
         feats["network"] = network_features(records, args.weights)
@@ -121,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "report.md").write_text(
         "# Source readability (within-class source-prediction ROC AUC, grouped 5-fold CV)\n\n"
         "0.5 = the source cannot be told apart; 1.0 = trivially. Command: `python -m "
-        f"inference.source_probe {' '.join('--data ' + str(d) for d in args.data)}`\n\n{table}\n"
+        f"inference.source_probe {' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}`"
+        f"\n\n{table}\n"
     )
     print(table)
     return 0

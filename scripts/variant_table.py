@@ -66,10 +66,12 @@ def cv_summary(folder: Path) -> dict | None:
     return out
 
 
-def loso_cells(folder: Path, *, fallback: Path | None = None) -> dict:
+def loso_cells(folder: Path, *, fallback: Path | None = None, borrow: str | None = None) -> dict:
+    """LOSO cells of one recipe; only the ``borrow`` source may come from ``fallback``."""
     cells = {}
     for source, label in LOSO_SOURCES.items():
-        for base, borrowed in ((folder, False), (fallback, True)):
+        bases = ((folder, False), (fallback, True)) if source == borrow else ((folder, False),)
+        for base, borrowed in bases:
             path = base / f"loso-{source}.json" if base else None
             if path and path.exists():
                 r = json.loads(path.read_text())
@@ -134,7 +136,7 @@ def collect() -> list[dict]:
             # Without the paediatric set, holding the paediatric set out trains the same model
             # as the base recipe does, so that cell is the base recipe's.
             fallback = VARIANTS / "multi-base" if name == "multi-nopaed" else None
-            loso = loso_cells(folder, fallback=fallback)
+            loso = loso_cells(folder, fallback=fallback, borrow="radiography-db")
             trained_on = "cxr3 + cxr-multi"
         else:
             loso = external_cells(folder / "external-cxr-multi.json")

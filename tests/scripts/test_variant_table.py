@@ -51,6 +51,9 @@ def test_it_averages_the_three_held_out_recalls_and_borrows_only_the_identical_c
     assert nopaed["loso"]["radiography-db"]["borrowed_from"] == "multi-base"
     assert nopaed["mean_loso_balanced_accuracy"] == pytest.approx((0.9 + 0.5 + 0.2) / 3)
     assert nopaed["loso"]["openist"]["called_covid"] == 0.0
+    (reports / "multi-nopaed" / "loso-openist.json").unlink()
+    again = {r["variant"]: r for r in vt.collect()}["multi-nopaed"]
+    assert "openist" not in again["loso"] and again["mean_loso_balanced_accuracy"] is None
     # Reference rows whose reports are missing stay incomplete instead of inventing a mean.
     assert rows["multi-base (256 px)"]["mean_loso_balanced_accuracy"] is None
 
