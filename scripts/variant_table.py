@@ -72,8 +72,14 @@ def loso_cells(folder: Path, *, fallback: Path | None = None, borrow: str | None
     for source, label in LOSO_SOURCES.items():
         bases = ((folder, False), (fallback, True)) if source == borrow else ((folder, False),)
         for base, borrowed in bases:
-            path = base / f"loso-{source}.json" if base else None
-            if path and path.exists():
+            # inference.train names a run with --exclude-source "loso-S-without-X.json".
+            found = (
+                sorted(base.glob(f"loso-{source}*.json"), key=lambda f: "without" in f.name)
+                if base
+                else []
+            )
+            path = found[0] if found else None
+            if path:
                 r = json.loads(path.read_text())
                 cells[source] = {
                     "recall": r["called"][label],
