@@ -55,7 +55,7 @@ def export_model(
                 "trim uniform borders",
                 f"crop {margin:.0%} margins",
                 "squash-resize (bilinear)",
-                "histogram equalisation" if equalize == "global" else "CLAHE",
+                {"global": "histogram equalisation", "clahe": "CLAHE"}.get(equalize, "none"),
                 "scale to [0, 1]",
                 "normalise",
             ],

@@ -27,7 +27,7 @@ from inference.geometry import BORDER_STD, MARGIN, crop_margin, trim_uniform_bor
 PREPROCESSING_VERSION = "2"
 DEFAULT_SIZE = 256
 # Variants a model may be trained with; its metadata records which (``Predictor`` follows it).
-EQUALIZERS = ("global", "clahe")
+EQUALIZERS = ("global", "clahe", "none")
 # After equalisation pixel values are ~uniform on [0, 1]: mean 0.5, std 1/sqrt(12) ~ 0.29.
 MEAN = 0.5
 STD = 0.29
@@ -49,6 +49,8 @@ def equalize_array(resized: Image.Image, *, method: str = "global") -> np.ndarra
 
         out = equalize_adapthist(np.asarray(resized), clip_limit=0.01)
         return np.round(out * 255.0).astype(np.uint8)
+    if method == "none":  # ablation only: leaves each source's exposure as it came
+        return np.array(resized, dtype=np.uint8)
     raise ValueError(f"equalize must be one of {EQUALIZERS}, not {method!r}")
 
 

@@ -95,6 +95,10 @@ def test_clahe_and_a_wider_crop_change_the_array_and_unknown_equalisers_are_refu
     assert base.dtype == clahe.dtype == cropped.dtype == np.uint8
     assert base.shape == clahe.shape == cropped.shape == (64, 64)
     assert not np.array_equal(base, clahe) and not np.array_equal(base, cropped)
+    raw = to_model_array(chest_like_png, size=64, equalize="none")
+    assert not np.array_equal(base, raw)
+    # Global equalisation spreads grey levels over the whole range; "none" keeps the film's own.
+    assert np.ptp(base) > np.ptp(raw)
     with pytest.raises(ValueError, match="equalize"):
         to_model_array(chest_like_png, size=64, equalize="gamma")
 
