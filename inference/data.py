@@ -96,11 +96,16 @@ def manifest_sha256(roots: list[Path | str]) -> dict[str, str]:
     return out
 
 
+def label_source_strata(records: list[Record]) -> list[str]:
+    """Folds keep every (class, source) pair in proportion."""
+    return [f"{r.label}|{r.source}" for r in records]
+
+
 def grouped_folds(records: list[Record], *, n_folds: int, seed: int) -> list[np.ndarray]:
     """Validation indices of each fold: stratified by label and source, never splitting a group."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    strata = [f"{r.label}|{r.source}" for r in records]
+    strata = label_source_strata(records)
     groups = [r.group for r in records]
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [valid for _, valid in splitter.split(np.zeros(len(records)), strata, groups)]
@@ -111,6 +116,6 @@ def image_folds(records: list[Record], *, n_folds: int, seed: int) -> list[np.nd
     DarkCovidNet protocol. Only for measuring how much patient leakage inflates accuracy."""
     from sklearn.model_selection import StratifiedKFold
 
-    strata = [f"{r.label}|{r.source}" for r in records]
+    strata = label_source_strata(records)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [valid for _, valid in splitter.split(np.zeros(len(records)), strata)]

@@ -150,6 +150,35 @@ def source_balanced_weights(records: list[Record]) -> np.ndarray:
     )
 
 
+# fastai affine/lighting arguments, then our extra transforms, per augmentation strength.
+# Standard: exposure/contrast strongly (sources differ most there), geometry mildly, no flips
+# (the heart's side is anatomy, not noise). Strong: harder on all of it, plus a gamma curve.
+AUGMENT_PRESETS: dict[str, tuple[dict, list[tuple[str, dict]]]] = {
+    "standard": (
+        {
+            "max_rotate": 10.0,
+            "max_zoom": 1.15,
+            "max_warp": 0.1,
+            "max_lighting": 0.4,
+            "p_lighting": 0.9,
+            "p_affine": 0.75,
+        },
+        [("noise_blur", {})],
+    ),
+    "strong": (
+        {
+            "max_rotate": 15.0,
+            "max_zoom": 1.3,
+            "max_warp": 0.15,
+            "max_lighting": 0.6,
+            "p_lighting": 1.0,
+            "p_affine": 0.9,
+        },
+        [("gamma", {}), ("noise_blur", {"p": 0.7, "max_sigma": 0.08})],
+    ),
+}
+
+
 def build_dataloaders(
     records,
     arrays,
@@ -174,30 +203,11 @@ def build_dataloaders(
     from inference.augment import RandomGamma, RandomNoiseBlur
 
     batch_tfms = []
-    if augment and strength == "standard":
-        # Exposure/contrast strongly (sources differ most there), geometry mildly, no flips:
-        # the heart's side is anatomy, not noise.
-        batch_tfms += aug_transforms(
-            do_flip=False,
-            max_rotate=10.0,
-            max_zoom=1.15,
-            max_warp=0.1,
-            max_lighting=0.4,
-            p_lighting=0.9,
-            p_affine=0.75,
-        )
-        batch_tfms.append(RandomNoiseBlur())
-    elif augment:
-        batch_tfms += aug_transforms(
-            do_flip=False,
-            max_rotate=15.0,
-            max_zoom=1.3,
-            max_warp=0.15,
-            max_lighting=0.6,
-            p_lighting=1.0,
-            p_affine=0.9,
-        )
-        batch_tfms += [RandomGamma(), RandomNoiseBlur(p=0.7, max_sigma=0.08)]
+    if augment:
+        affine_lighting, extra = AUGMENT_PRESETS[strength]
+        batch_tfms += aug_transforms(do_flip=False, **affine_lighting)
+        transforms = {"gamma": RandomGamma, "noise_blur": RandomNoiseBlur}
+        batch_tfms += [transforms[name](**kwargs) for name, kwargs in extra]
     batch_tfms.append(Normalize.from_stats([MEAN], [STD], cuda=False))
     block = DataBlock(
         blocks=(ImageBlock(cls=PILImageBW), CategoryBlock(vocab=list(CLASSES))),
