@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run worker test install install-dev lint train cv evaluate clean
+.PHONY: run worker beat test install install-dev lint train cv evaluate clean
 
 # torch and torchvision come first and pinned: pip takes them from the machine's wheel store;
 # any other resolver or version would download several GB of CUDA wheels.
@@ -23,16 +23,27 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-install: $(BIN)/.installed
-install-dev: $(BIN)/.installed-dev
+# Translations: compiled with Babel (pure Python), so no GNU gettext is needed anywhere.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+%.mo: %.po $(BIN)/.installed
+	$(BIN)/pybabel -q compile -i $< -o $@
+
+install: $(BIN)/.installed $(MO_FILES)
+install-dev: $(BIN)/.installed-dev $(MO_FILES)
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The worker also serves the small "maintenance" queue (the sweeper); `make beat` schedules it
+# (exactly one beat per deployment).
 worker: install
-	$(BIN)/celery -A portal worker -Q inference -l INFO --concurrency $${WORKER_CONCURRENCY:-1}
+	$(BIN)/celery -A portal worker -Q inference,maintenance -l INFO --concurrency $${WORKER_CONCURRENCY:-1}
+
+beat: install
+	mkdir -p var
+	$(BIN)/celery -A portal beat -l INFO --schedule var/celerybeat-schedule
 
 test: install-dev
 	$(BIN)/ruff check .
@@ -40,6 +51,7 @@ test: install-dev
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+	CACHE_URL=$${CACHE_URL:-$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

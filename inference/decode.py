@@ -1,7 +1,11 @@
 """Safe decoding of uploaded bytes into an 8-bit grayscale PIL image.
 
-    decode_upload(data) -> DecodedImage(image "L", kind, dicom_dataset, view_position, warnings)
+    decode_upload(data, max_bytes=None) -> DecodedImage(image "L", kind, dicom_dataset, warnings)
     decode_image(data)  -> PIL "L" image  (the same checks; what training and preprocessing call)
+
+The portal does not call this module directly: ``inference.pipeline.intake`` decodes, gates and
+re-encodes an upload in one call. ``ImageDecodeError`` and ``DecodedImage`` live in
+``inference.intake_types`` (shared with ``inference.dicom``) and are re-exported here.
 
 The file type is decided by its content, never by its name or a Content-Type header:
 
@@ -23,30 +27,29 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+from inference.intake_types import (
+    DICOM_MAGIC,
+    DICOM_MAGIC_OFFSET,
+    MAX_PIXELS,
+    DecodedImage,
+    ImageDecodeError,
+    Kind,
+    check_size,
+)
+
+__all__ = ["DecodedImage", "ImageDecodeError", "decode_image", "decode_upload", "to_grayscale"]
 
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG")
-# 40 megapixels is far above any radiograph export we expect (a 43x43 cm plate at 0.1 mm is
-# 18.5 MP) and keeps a worst-case decode under ~200 MB of memory.
-MAX_PIXELS = 40_000_000
-MIN_SIDE = 64
-# Same default as the portal's MAX_UPLOAD_MB; the web layer refuses larger bodies before reading.
-MAX_BYTES = 20 * 1024 * 1024
 # Bytes after the end of a PNG/JPEG that are tolerated when they carry no payload marker
 # (some encoders leave a few bytes of padding).
 TRAILER_TOLERANCE = 256
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8\xff"
-DICOM_MAGIC_OFFSET = 128
-DICOM_MAGIC = b"DICM"
 
 NOT_ACCEPTED = "This file is not a PNG, JPEG or DICOM image"
 DAMAGED = "The image file is damaged or incomplete. Export it again and re-upload."
@@ -57,37 +60,6 @@ APPENDED = (
 
 # Truncated files must fail loudly, never decode as half-grey images.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-Kind = Literal["png", "jpeg", "dicom"]
-
-
-class ImageDecodeError(ValueError):
-    """The upload is not a usable PNG/JPEG/DICOM image; ``str(err)`` is a user-facing message."""
-
-
-@dataclass
-class DecodedImage:
-    """A decoded upload.
-
-    ``image`` is the 8-bit grayscale ("L") picture the model and the gate see; ``original`` is the
-    colour picture it came from (PNG/JPEG in RGB/RGBA/P modes only, else None) so the gate can
-    measure colour saturation; ``dicom_dataset`` is the de-identified DICOM dataset (DICOM only).
-    """
-
-    image: Image.Image
-    kind: Kind
-    dicom_dataset: Dataset | None = None
-    view_position: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    original: Image.Image | None = None
-
-    @property
-    def width(self) -> int:
-        return self.image.size[0]
-
-    @property
-    def height(self) -> int:
-        return self.image.size[1]
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -274,12 +246,16 @@ def jpeg_trailer(data: bytes) -> bytes:
 
 # --------------------------------------------------------------------------- decoding
 def decode_upload(
-    data: bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES
+    data: bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int | None = None
 ) -> DecodedImage:
-    """Any upload's bytes -> ``DecodedImage``; every refusal is an ``ImageDecodeError``."""
+    """Any upload's bytes -> ``DecodedImage``; every refusal is an ``ImageDecodeError``.
+
+    ``max_bytes`` is the caller's limit (the portal's ``MAX_UPLOAD_MB``, through
+    ``pipeline.intake``); the library has none of its own, only the pixel limit.
+    """
     if not data:
         raise ImageDecodeError("The file is empty.")
-    if len(data) > max_bytes:
+    if max_bytes is not None and len(data) > max_bytes:
         raise ImageDecodeError(
             f"The file is too large ({len(data) / 1024 / 1024:.1f} MB); "
             f"the maximum is {max_bytes // (1024 * 1024)} MB."
@@ -304,19 +280,6 @@ def decode_upload(
 def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """PNG/JPEG/DICOM bytes -> a fully loaded 8-bit grayscale ("L") image."""
     return decode_upload(data, max_pixels=max_pixels).image
-
-
-def check_size(width: int, height: int, *, max_pixels: int = MAX_PIXELS) -> None:
-    if width * height > max_pixels:
-        raise ImageDecodeError(
-            f"The image is too large ({width}x{height} pixels); "
-            f"the limit is {max_pixels // 1_000_000} megapixels."
-        )
-    if min(width, height) < MIN_SIDE:
-        raise ImageDecodeError(
-            f"The image is too small ({width}x{height} pixels); "
-            f"at least {MIN_SIDE} pixels on each side are needed."
-        )
 
 
 def _open_raster(data: bytes, kind: Kind, *, max_pixels: int) -> Image.Image:

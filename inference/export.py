@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from inference.constants import CLASSES, DISPLAY_NAMES
+from inference.metadata import sha256_file  # one implementation (serving checks it on load)
 from inference.preprocessing import MARGIN, MEAN, PREPROCESSING_VERSION, STD
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def preprocessing_metadata(*, margin: float, equalize: str, lungs: dict | None) -> dict:
+    return {
+        "version": PREPROCESSING_VERSION,
+        "margin": margin,
+        "equalize": equalize,
+        **({"lungs": lungs} if lungs else {}),
+        "steps": [
+            "decode to 8-bit grayscale",
+            *(["crop to the lungs' box (lung model) plus its margin"] if lungs else []),
+            "trim uniform borders",
+            f"crop {margin:.0%} margins",
+            "squash-resize (bilinear)",
+            {"global": "histogram equalisation", "clahe": "CLAHE"}.get(equalize, "none"),
+            "scale to [0, 1]",
+            "normalise",
+        ],
+    }
 
 
 def export_model(
@@ -30,7 +41,16 @@ def export_model(
     equalize: str = "global",
     thresholds: dict,
     extra: dict,
+    normalization: tuple[float, float] = (MEAN, STD),
+    lungs: dict | None = None,
+    ensemble: int = 0,
 ) -> Path:
+    """Write ``name``.safetensors and its JSON metadata.
+
+    ``lungs``: the lung model the preprocessing crops with ({"weights_file", "model_version",
+    "weights_sha256"}); ``ensemble``: the number of members when ``model`` is a
+    ``DarkCovidNetEnsemble`` (its state dict holds ``members.K.*``).
+    """
     from safetensors.torch import save_file
 
     weights_dir.mkdir(parents=True, exist_ok=True)
@@ -41,26 +61,23 @@ def export_model(
     metadata = {
         "name": name,
         "model_version": f"{name}@{digest[:12]}",
-        "architecture": "DarkCovidNet (Ozturk et al., 2020), 17 conv layers",
+        "architecture": "DarkCovidNet (Ozturk et al., 2020), 17 conv layers"
+        + (
+            f"; an ensemble of {ensemble} fold models (mean of calibrated probabilities)"
+            if ensemble
+            else ""
+        ),
         "classes": list(CLASSES),
         "display_names": DISPLAY_NAMES,
         "input_size": input_size,
         "in_channels": 1,
-        "preprocessing": {
-            "version": PREPROCESSING_VERSION,
-            "margin": margin,
-            "equalize": equalize,
-            "steps": [
-                "decode to 8-bit grayscale",
-                "trim uniform borders",
-                f"crop {margin:.0%} margins",
-                "squash-resize (bilinear)",
-                {"global": "histogram equalisation", "clahe": "CLAHE"}.get(equalize, "none"),
-                "scale to [0, 1]",
-                "normalise",
-            ],
-        },
-        "normalization": {"mean": [MEAN], "std": [STD]},
+        "preprocessing": preprocessing_metadata(margin=margin, equalize=equalize, lungs=lungs),
+        "normalization": {"mean": [normalization[0]], "std": [normalization[1]]},
+        **(
+            {"ensemble": {"members": ensemble, "combine": "mean of calibrated probabilities"}}
+            if ensemble
+            else {}
+        ),
         "temperature": temperature,
         "thresholds": thresholds,
         "weights_file": weights.name,

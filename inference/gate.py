@@ -1,7 +1,10 @@
 """Is it a frontal chest radiograph at all? A gate in front of the model, built from measurements.
 
-    result = assess_image(img, original=colour_img_or_None)   # or assess_decoded(decode_upload(b))
+    result = assess_decoded(decode_upload(data))     # or assess_image(img, original=colour)
     result.accepted, result.reason (user-facing), result.code, result.quality_flags, result.scores
+
+The portal reaches the gate through ``inference.pipeline.intake`` (decode, gate, re-encode).
+Torch-free: the web process that runs it never loads the model.
 
 Signals (all cheap, computed on the image as the training data was prepared: shorter side at most
 512 px):
@@ -27,9 +30,10 @@ Signals (all cheap, computed on the image as the training data was prepared: sho
 
 Fixed thresholds (colour .. aspect) are set outside the whole range seen on the 1,645 training
 radiographs; the layout and tail thresholds are fitted on them (``fit_layout``) and stored in
-``inference/gate_layout.npz`` (arrays only, loaded with ``allow_pickle=False``). The model's own
-penultimate features are not used: the shipped weights are still changing, and this gate must not
-move when they do. ``python -m inference.gate_eval`` measures the gate (reports/gate.md).
+``inference/gate_layout.npz`` (``inference.gate_layout``; arrays only, loaded with
+``allow_pickle=False``). The model's own penultimate features are not used on purpose: the gate
+must not move when the weights are retrained. ``python -m inference.training.gate_eval``
+measures the gate (reports/gate.md).
 
 Quality flags (the image is accepted but the clinician is told): too dark, too bright, low
 contrast, low resolution, heavily cropped (unusual aspect), unusual framing (layout residual in
@@ -38,24 +42,28 @@ the top 1% of the training radiographs).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from inference.decode import to_grayscale
+
+# Re-exported for ``gate_eval`` (fits and saves the layout) and the tests.
+from inference.gate_layout import (  # noqa: F401
+    TAIL_SIGNALS,
+    LayoutModel,
+    default_layout,
+    load_layout,
+    reload_layout,
+    save_layout,
+)
 from inference.geometry import crop_margin, trim_uniform_border
 
 if TYPE_CHECKING:
     from inference.decode import DecodedImage
 
-log = logging.getLogger(__name__)
-
-GATE_VERSION = "1"
-LAYOUT_PATH = Path(__file__).resolve().parent / "gate_layout.npz"
 WORK_SIDE = 512  # shorter side, as the training images were prepared
 DETAIL_SIDE = 256
 THUMB = 32
@@ -83,15 +91,6 @@ CROPPED_ASPECT = (0.7, 1.5)
 FIT_QUANTILE = 99.5
 RESIDUAL_MARGIN, MAHALANOBIS_MARGIN, TAIL_MARGIN = 1.1, 2.0, 1.2
 FRAMING_QUANTILE = 99.0
-# Signals in the tail score and the direction in which a non-radiograph departs.
-# Texture signals (detail, Laplacian) are left out on purpose: they mostly tell scanners and
-# archives apart, and fitted on one dataset they refused 13% of the other one's radiographs.
-TAIL_SIGNALS: dict[str, int] = {
-    "entropy": -1,
-    "flat_blocks": +1,
-    "layout_residual": +1,
-}
-
 MESSAGES: dict[str, str] = {
     "colour": (
         "This looks like a colour photo or picture, not a chest X-ray. Upload the radiograph "
@@ -123,38 +122,6 @@ class GateResult:
     code: str | None = None  # machine-readable reason: a key of MESSAGES
     quality_flags: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class LayoutModel:
-    mean: np.ndarray  # [THUMB*THUMB]
-    components: np.ndarray  # [k, THUMB*THUMB]
-    variances: np.ndarray  # [k]
-    references: dict[str, np.ndarray]  # sorted training values of each TAIL_SIGNALS signal
-    residual_threshold: float
-    mahalanobis_threshold: float
-    tail_threshold: float
-    framing_threshold: float
-    n_images: int
-
-    def project(self, thumb: np.ndarray) -> tuple[float, float]:
-        centred = thumb - self.mean
-        z = self.components @ centred
-        residual = centred - self.components.T @ z
-        return float(np.mean(residual**2)), float(np.mean(z**2 / self.variances))
-
-    def tail_score(self, signals: dict[str, float]) -> float:
-        total = 0.0
-        for name, direction in TAIL_SIGNALS.items():
-            ref = self.references[name]
-            n = len(ref)
-            x = signals[name]
-            if direction > 0:
-                count = n - int(np.searchsorted(ref, x, side="left"))
-            else:
-                count = int(np.searchsorted(ref, x, side="right"))
-            total += -float(np.log((count + 1) / (n + 1)))
-        return total
 
 
 # --------------------------------------------------------------------------- measurements
@@ -270,66 +237,6 @@ def fit_layout(images: list[Image.Image]) -> LayoutModel:
     partial.tail_threshold = float(np.percentile(tails, FIT_QUANTILE)) * TAIL_MARGIN
     partial.framing_threshold = float(np.percentile(projected[:, 0], FRAMING_QUANTILE))
     return partial
-
-
-def save_layout(model: LayoutModel, path: Path = LAYOUT_PATH) -> None:
-    arrays: dict[str, Any] = {
-        "mean": model.mean.astype(np.float32),
-        "components": model.components.astype(np.float32),
-        "variances": model.variances.astype(np.float64),
-        "thresholds": np.array(
-            [
-                model.residual_threshold,
-                model.mahalanobis_threshold,
-                model.tail_threshold,
-                model.framing_threshold,
-                model.n_images,
-            ],
-            dtype=np.float64,
-        ),
-        "version": np.array([int(GATE_VERSION)]),
-    }
-    for name, ref in model.references.items():
-        arrays[f"ref_{name}"] = ref.astype(np.float64)
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-
-
-def load_layout(path: Path = LAYOUT_PATH) -> LayoutModel:
-    with np.load(path, allow_pickle=False) as z:
-        res_t, maha_t, tail_t, framing_t, n = (float(v) for v in z["thresholds"])
-        return LayoutModel(
-            mean=z["mean"].astype(np.float64),
-            components=z["components"].astype(np.float64),
-            variances=z["variances"].astype(np.float64),
-            references={name: z[f"ref_{name}"] for name in TAIL_SIGNALS},
-            residual_threshold=res_t,
-            mahalanobis_threshold=maha_t,
-            tail_threshold=tail_t,
-            framing_threshold=framing_t,
-            n_images=int(n),
-        )
-
-
-_LAYOUT: LayoutModel | None = None
-_LAYOUT_LOADED = False
-
-
-def default_layout() -> LayoutModel | None:
-    """The shipped layout model (loaded once), or None if the file is missing."""
-    global _LAYOUT, _LAYOUT_LOADED
-    if not _LAYOUT_LOADED:
-        _LAYOUT_LOADED = True
-        if LAYOUT_PATH.is_file():
-            _LAYOUT = load_layout(LAYOUT_PATH)
-        else:
-            log.warning("gate layout model %s missing: layout checks are off", LAYOUT_PATH)
-    return _LAYOUT
-
-
-def reload_layout() -> None:
-    global _LAYOUT_LOADED
-    _LAYOUT_LOADED = False
 
 
 # --------------------------------------------------------------------------- the gate

@@ -1,15 +1,17 @@
-"""Torch-free crop geometry shared by the gate and Grad-CAM (the web process never needs torch).
+"""Torch-free crop geometry shared by preprocessing, the gate and Grad-CAM (the web process, which
+runs the gate, never needs torch).
 
-Same logic and constants as ``inference.preprocessing`` (``trim_uniform_border``,
-``crop_margin``); ``tests/inference/test_gate.py`` checks the two stay identical, and the lead
-may make ``preprocessing`` import them from here.
+``inference.preprocessing`` imports ``trim_uniform_border`` and ``crop_margin`` from here (one
+implementation); ``crop_box`` says where that crop lies on the decoded image, which is how
+``gradcam.heat_on_original`` puts a heatmap back over the radiograph.
+``tests/inference/test_gate.py`` checks that ``crop_box`` is exactly the region the model sees.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Must equal inference.preprocessing.MARGIN / BORDER_STD (tested).
+# The model's default centre crop and the flatness below which a border row/column is trimmed.
 MARGIN = 0.06
 BORDER_STD = 4.0
 

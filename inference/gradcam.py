@@ -2,6 +2,7 @@
 
     heat = gradcam(model, x, class_index)         # float32 [s, s] in [0, 1], x: [1, 1, s, s]
     maps = gradcam_maps(model, x, [0, 2])          # one forward pass, several classes
+    logits, maps = gradcam_pass(model, x, pick)    # the logits of that pass too (Predictor.analyse)
     heatmap_png(heat)        -> RGBA PNG (colour = heat, alpha grows with heat) for a CSS overlay
     overlay_png(gray, heat)  -> RGB PNG of the heat blended over the grey radiograph
     colorbar_png()           -> the colour scale (low -> high) for the legend
@@ -22,7 +23,7 @@ that the logits and the state dict are identical before and after, and that no h
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ __all__ = [
     "crop_box",
     "gradcam",
     "gradcam_maps",
+    "gradcam_pass",
     "heat_on_original",
     "heatmap_png",
     "inferno",
@@ -52,10 +54,16 @@ def target_layer(model: nn.Module) -> nn.Module:
     return model.features[-1]
 
 
-def gradcam_maps(
-    model: nn.Module, x: torch.Tensor, class_indices: Sequence[int]
-) -> dict[int, np.ndarray]:
-    """Grad-CAM for several classes from one forward pass; see ``gradcam``."""
+def gradcam_pass(
+    model: nn.Module,
+    x: torch.Tensor,
+    class_indices: Sequence[int] | Callable[[torch.Tensor], Sequence[int]],
+) -> tuple[torch.Tensor, dict[int, np.ndarray]]:
+    """One forward pass: the logits [1, n_classes] and Grad-CAM maps for ``class_indices``.
+
+    ``class_indices`` may be a function of the logits (e.g. "the predicted class and COVID-19"),
+    so that the prediction and its explanation come from the same pass.
+    """
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be [1, C, H, W], got {tuple(x.shape)}")
     device = next(model.parameters()).device
@@ -71,24 +79,41 @@ def gradcam_maps(
         model.eval()
         with torch.inference_mode(False), torch.enable_grad():
             logits = model(x)
-            activations = captured[-1]
-            out: dict[int, np.ndarray] = {}
-            indices = list(dict.fromkeys(int(i) for i in class_indices))
-            for n, index in enumerate(indices):
-                (grads,) = torch.autograd.grad(
-                    logits[0, index], activations, retain_graph=n < len(indices) - 1
-                )
-                weights = grads.mean(dim=(2, 3), keepdim=True)  # [1, C, 1, 1]
-                cam = torch.relu((weights * activations).sum(dim=1, keepdim=True))
-                cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
-                cam = cam[0, 0].detach().float().cpu().numpy()
-                low, high = float(cam.min()), float(cam.max())
-                scaled = (cam - low) / (high - low) if high > low else np.zeros_like(cam)
-                out[index] = scaled.astype(np.float32)
+            chosen = class_indices(logits.detach()) if callable(class_indices) else class_indices
+            indices = list(dict.fromkeys(int(i) for i in chosen))
+            out = {
+                index: _cam(logits, captured[-1], index, x.shape[-2:], retain=n < len(indices) - 1)
+                for n, index in enumerate(indices)
+            }
     finally:
         handle.remove()
         model.train(was_training)
-    return out
+    return logits.detach(), out
+
+
+def _cam(
+    logits: torch.Tensor,
+    activations: torch.Tensor,
+    index: int,
+    size: torch.Size,
+    *,
+    retain: bool,
+) -> np.ndarray:
+    (grads,) = torch.autograd.grad(logits[0, index], activations, retain_graph=retain)
+    weights = grads.mean(dim=(2, 3), keepdim=True)  # [1, C, 1, 1]
+    cam = torch.relu((weights * activations).sum(dim=1, keepdim=True))
+    cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
+    cam = cam[0, 0].detach().float().cpu().numpy()
+    low, high = float(cam.min()), float(cam.max())
+    scaled = (cam - low) / (high - low) if high > low else np.zeros_like(cam)
+    return scaled.astype(np.float32)
+
+
+def gradcam_maps(
+    model: nn.Module, x: torch.Tensor, class_indices: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """Grad-CAM for several classes from one forward pass; see ``gradcam``."""
+    return gradcam_pass(model, x, class_indices)[1]
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, class_index: int) -> np.ndarray:
@@ -152,13 +177,42 @@ def _check_heat(heat: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.clip(heat, 0.0, 1.0))
 
 
+_HEAT_PALETTES: dict[tuple[str, int], tuple[bytes, bytes]] = {}
+# zlib level of the heatmap PNGs: at 1024 px, 6 took ~3.6x the time of 1 for a file 1.6x smaller
+# (BENCHMARKS.md); the worker's CPU is the scarce resource, a heatmap is ~0.1-0.2 MB either way.
+HEATMAP_PNG_COMPRESS_LEVEL = 1
+
+
+def _heat_palette(colormap: str, max_alpha: int) -> tuple[bytes, bytes]:
+    """256 RGB entries and their alphas: entry i stands for sqrt(heat) = i / 255."""
+    key = (colormap, int(max_alpha))
+    if key not in _HEAT_PALETTES:
+        level = np.arange(256, dtype=np.float32) / 255.0
+        rgb = COLORMAPS[colormap](level**2)
+        alpha = np.round(level * max_alpha).clip(0, 255).astype(np.uint8)
+        _HEAT_PALETTES[key] = (rgb.tobytes(), alpha.tobytes())
+    return _HEAT_PALETTES[key]
+
+
 def heatmap_png(heat: np.ndarray, *, colormap: str = "jet", max_alpha: int = 255) -> bytes:
-    """RGBA PNG: colour from ``colormap``, alpha rising with the heat (0 where heat is 0), so the
-    page can lay it over the radiograph and scale the whole layer with a CSS opacity slider."""
+    """PNG with alpha: colour from ``colormap``, alpha rising with the heat (0 where heat is 0),
+    so the page can lay it over the radiograph and scale the layer with a CSS opacity slider.
+
+    Stored as an 8-bit palette image whose 256 entries carry their own alpha (PNG ``tRNS``;
+    browsers and Pillow's ``convert("RGBA")`` expand it): one byte per pixel instead of four
+    and no ``optimize`` pass, ~60x faster to encode and half the bytes of the RGBA file it
+    replaces. The index is sqrt(heat) in 256 steps, so the alpha is round(sqrt(heat) * max_alpha)
+    as before (exactly for the default 255, within one level otherwise); the colour is within a
+    few levels of ``colormap(heat)`` (largest where the alpha is low).
+    """
     heat = _check_heat(heat)
-    rgb = COLORMAPS[colormap](heat)
-    alpha = np.round(np.sqrt(heat) * max_alpha).astype(np.uint8)
-    return _png(np.dstack([rgb, alpha]), "RGBA")
+    index = np.rint(np.sqrt(heat) * 255.0).astype(np.uint8)
+    palette, alphas = _heat_palette(colormap, max_alpha)
+    image = Image.frombytes("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index))
+    image.putpalette(palette, rawmode="RGB")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=HEATMAP_PNG_COMPRESS_LEVEL, transparency=alphas)
+    return buf.getvalue()
 
 
 def overlay_png(

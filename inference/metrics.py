@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from inference.constants import CLASSES
+from inference.metadata import priority_band  # noqa: F401  (one implementation, with serving)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -117,11 +118,3 @@ def operating_point(scores: np.ndarray, positives: np.ndarray, threshold: float)
         "specificity": float((~flagged[~positives]).mean()),
         "flagged_fraction": float(flagged.mean()),
     }
-
-
-def priority_band(covid_probability: float, *, high: float, medium: float) -> str:
-    if covid_probability >= high:
-        return "high"
-    if covid_probability >= medium:
-        return "medium"
-    return "low"

@@ -1,32 +1,54 @@
 """Load the exported model once per process and classify radiographs.
 
-p = Predictor.load()                      # shipped weights, sha256 verified
-p.predict(open("cxr.png", "rb").read())   # {"probabilities": {...}, "label": ..., "model_version": ...}
+    p = Predictor.load()                        # shipped weights, metadata checked (metadata.py)
+    p.analyse(image, explain=("predicted", "covid"))   # pipeline.Analysis, Grad-CAM included
+    p.predict(image_or_bytes)                   # {"probabilities", "label", "model_version"}
+    p.predict_many(images)                      # batched predict (evaluation CLIs)
+
+The portal goes through ``inference.pipeline`` (``load_predictor``); ``analyse`` preprocesses
+once and runs a single forward pass for the probabilities and the heatmaps.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
 from inference.constants import CLASSES
-from inference.export import sha256_file
-from inference.metrics import priority_band
-from inference.model import DarkCovidNet
-from inference.preprocessing import MARGIN, PREPROCESSING_VERSION, preprocess
+from inference.engines import Engine, engine_build
+from inference.ensemble import build_classifier
+from inference.gradcam import gradcam_pass, heat_on_original
+from inference.metadata import WeightsIntegrityError, priority_band, read_metadata
+from inference.pipeline import PREDICTED, Analysis
+from inference.preprocessing import MARGIN, MEAN, STD, load_grayscale, preprocess
+
+__all__ = ["DEFAULT_WEIGHTS", "Predictor", "WeightsIntegrityError", "resolve_device"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "darkcovidnet.safetensors"
 ImageInput = bytes | Image.Image
 
 
-class WeightsIntegrityError(RuntimeError):
-    """The weights file is missing, altered, or does not match its metadata."""
+def load_lungs(path: Path, expected: dict):
+    # The lung model a classifier's metadata names, checked against the version it recorded.
+    from inference.lungs import LungFinder
+
+    finder = LungFinder.load(path)
+    if finder.version != expected.get("model_version"):
+        raise WeightsIntegrityError(
+            f"{path.name} is {finder.version}; the classifier was trained with "
+            f"{expected.get('model_version')}"
+        )
+    return finder
 
 
 def resolve_device(device: str) -> torch.device:
@@ -41,47 +63,74 @@ def resolve_device(device: str) -> torch.device:
 
 @dataclass
 class Predictor:
-    model: DarkCovidNet
+    model: torch.nn.Module  # DarkCovidNet or DarkCovidNetEnsemble
     metadata: dict[str, Any]
     device: torch.device
     weights_path: Path
     classes: tuple[str, ...] = field(default=CLASSES)
+    # The forward pass (inference/engines.py); None: the torch module itself (eager).
+    engine: Engine | None = field(default=None, repr=False)
+    # inference.lungs.LungFinder when the model was trained with the lung crop.
+    lungs: Any = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, path: Path | str | None = None, *, device: str = "auto") -> Predictor:
+    def load(
+        cls,
+        path: Path | str | None = None,
+        *,
+        device: str = "auto",
+        engine: str = "eager",
+        threads: int | None = None,
+        engine_cache: Path | str | None = None,
+    ) -> Predictor:
+        """``engine``: one of ``inference.engines.ENGINES`` or ``"auto"`` (the fastest that
+        loads here; torch when none does); ``threads``: torch's and the engine's threads in
+        this process (``None``: torch's default); ``engine_cache``: where an exported graph is
+        kept between processes."""
         from safetensors.torch import load_file
 
         weights = Path(path) if path else DEFAULT_WEIGHTS
-        meta_path = weights.with_suffix(".json")
-        if not weights.is_file() or not meta_path.is_file():
-            raise WeightsIntegrityError(f"missing {weights} or its metadata {meta_path.name}")
-        metadata = json.loads(meta_path.read_text())
-        digest = sha256_file(weights)
-        if digest != metadata.get("weights_sha256"):
-            raise WeightsIntegrityError(
-                f"{weights.name}: sha256 {digest[:12]}... does not match the metadata's "
-                f"{str(metadata.get('weights_sha256'))[:12]}..."
-            )
-        if tuple(metadata["classes"]) != CLASSES:
-            raise WeightsIntegrityError(f"class order {metadata['classes']} != {list(CLASSES)}")
-        if str(metadata["preprocessing"]["version"]) != PREPROCESSING_VERSION:
-            raise WeightsIntegrityError(
-                f"weights expect preprocessing v{metadata['preprocessing']['version']}, "
-                f"this code implements v{PREPROCESSING_VERSION}"
-            )
+        metadata = read_metadata(weights)  # sha256, class order, preprocessing version
         dev = resolve_device(device)
-        model = DarkCovidNet(
-            input_size=int(metadata["input_size"]), in_channels=int(metadata["in_channels"])
-        )
+        # One DarkCovidNet, or the fold models' ensemble the metadata describes (same stages).
+        model = build_classifier(metadata)
         # safetensors holds tensors only: no pickle, no code execution on load.
         model.load_state_dict(load_file(str(weights), device="cpu"), strict=True)
         model.to(dev).eval()
-        return cls(model=model, metadata=metadata, device=dev, weights_path=weights)
+        if threads:
+            torch.set_num_threads(threads)  # per process: see BENCHMARKS.md, "threads"
+        lungs = metadata["preprocessing"].get("lungs")
+        predictor = cls(
+            model=model,
+            metadata=metadata,
+            device=dev,
+            weights_path=weights,
+            lungs=load_lungs(weights.parent / lungs["weights_file"], lungs) if lungs else None,
+        )
+        if engine != "eager":
+            predictor.engine = engine_build(
+                engine,
+                model,
+                threads=threads or torch.get_num_threads(),
+                input_size=predictor.input_size,
+                in_channels=int(metadata["in_channels"]),
+                weights_sha256=predictor.weights_sha256,
+                cache_dir=engine_cache,
+            )
+        return predictor
 
     # ------------------------------------------------------------------ facts
     @property
     def model_version(self) -> str:
         return self.metadata["model_version"]
+
+    @property
+    def serving_version(self) -> str:
+        """What a stored Prediction records: the model, and the engine when it is not torch's
+        own eager pass (e.g. ``darkcovidnet@1f4c59277808+onnxruntime-1.32.0``)."""
+        if self.engine is None or self.engine.name == "eager":
+            return self.model_version
+        return f"{self.model_version}+{self.engine.version}"
 
     @property
     def weights_sha256(self) -> str:
@@ -110,18 +159,26 @@ class Predictor:
 
     def preprocess(self, image: ImageInput) -> torch.Tensor:
         options = self.metadata["preprocessing"]
+        norm = self.metadata.get("normalization", {})
         return preprocess(
             image,
             size=self.input_size,
             margin=self.margin,
             equalize=options.get("equalize", "global"),
+            mean=float(norm.get("mean", [MEAN])[0]),
+            std=float(norm.get("std", [STD])[0]),
+            lungs=self.lungs,
         )
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities for a preprocessed batch [n, 1, s, s]."""
+        if self.engine is not None:
+            return self._softmax(self.engine(batch))
         with torch.inference_mode():
-            logits = self.model(batch.to(self.device))
-            return torch.softmax(logits.float() / self.temperature, dim=1).cpu()
+            return self._softmax(self.model(batch.to(self.device)))
+
+    def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float() / self.temperature, dim=1).cpu()
 
     def _result(self, probs: torch.Tensor) -> dict[str, Any]:
         values = [float(v) for v in probs.tolist()]
@@ -130,6 +187,50 @@ class Predictor:
             "label": self.classes[max(range(len(values)), key=values.__getitem__)],
             "model_version": self.model_version,
         }
+
+    def analyse(self, image: ImageInput, *, explain: Sequence[str] = ()) -> Analysis:
+        """Probabilities, label, priority and Grad-CAM maps for the ``explain`` classes (class
+        codes, or ``"predicted"``), from one preprocessing and one forward pass.
+
+        The maps are mapped back onto the decoded image (``heat_on_original``). If Grad-CAM
+        fails, the analysis comes without maps (logged): an explanation never costs a result.
+        """
+        started = time.perf_counter()
+        gray = load_grayscale(image)
+        x = self.preprocess(gray).unsqueeze(0)
+        maps: dict[int, np.ndarray] = {}
+        probs = None
+        if explain:
+            try:
+                pick = lambda lg: self._explained(lg, explain)  # noqa: E731
+                if self.engine is not None:  # features by the engine, the small head by autograd
+                    logits, maps = self.engine.explain(x, pick)
+                else:
+                    logits, maps = gradcam_pass(self.model, x, pick)
+                probs = self._softmax(logits)[0]
+            except Exception:  # noqa: BLE001 - the prediction stands without its explanation
+                logger.exception("Grad-CAM failed; analysis without heatmaps")
+                maps = {}
+        if probs is None:
+            probs = self.probabilities(x)[0]
+        result = self._result(probs)
+        original = np.asarray(gray, dtype=np.uint8)
+        return Analysis(
+            probabilities=result["probabilities"],
+            label=result["label"],
+            priority=self.priority(result["probabilities"]["covid"]),
+            model_version=self.serving_version,
+            weights_sha256=self.weights_sha256,
+            inference_ms=round((time.perf_counter() - started) * 1000),
+            heatmaps={
+                self.classes[i]: heat_on_original(heat, original, margin=self.margin)
+                for i, heat in maps.items()
+            },
+        )
+
+    def _explained(self, logits: torch.Tensor, explain: Sequence[str]) -> list[int]:
+        predicted = int(logits[0].argmax())
+        return [predicted if c == PREDICTED else self.classes.index(c) for c in explain]
 
     def predict(self, image: ImageInput) -> dict[str, Any]:
         return self._result(self.probabilities(self.preprocess(image).unsqueeze(0))[0])

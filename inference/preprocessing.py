@@ -60,8 +60,16 @@ def to_model_array(
     size: int = DEFAULT_SIZE,
     margin: float = MARGIN,
     equalize: str = "global",
+    lungs=None,
 ) -> np.ndarray:
-    """The deterministic part of preprocessing: an equalised ``size x size`` uint8 array."""
+    """The deterministic part of preprocessing: an equalised ``size x size`` uint8 array.
+
+    ``lungs`` (an ``inference.lungs.LungFinder``, for a model trained with the lung crop): crop
+    the decoded film to its lungs' box first (uncropped when no lungs are found)."""
+    if lungs is not None:
+        from inference.lungs import lung_cropped
+
+        image = lung_cropped(image, lungs)
     gray = load_grayscale(image)
     arr = crop_margin(trim_uniform_border(np.asarray(gray, dtype=np.uint8)), margin=margin)
     resized = Image.fromarray(np.ascontiguousarray(arr), mode="L").resize(
@@ -70,11 +78,12 @@ def to_model_array(
     return equalize_array(resized, method=equalize)
 
 
-def normalize(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 (or float in [0, 1]) tensor -> the model's normalised float input."""
+def normalize(batch: torch.Tensor, *, mean: float = MEAN, std: float = STD) -> torch.Tensor:
+    """uint8 (or float in [0, 1]) tensor -> the model's normalised float input (``mean``/``std``:
+    the model metadata's ``normalization``)."""
     if batch.dtype == torch.uint8:
         batch = batch.float().div_(255.0)
-    return (batch - MEAN) / STD
+    return (batch - mean) / std
 
 
 def preprocess(
@@ -83,7 +92,10 @@ def preprocess(
     size: int = DEFAULT_SIZE,
     margin: float = MARGIN,
     equalize: str = "global",
+    mean: float = MEAN,
+    std: float = STD,
+    lungs=None,
 ) -> torch.Tensor:
     """Serving path: image -> float tensor [1, size, size]."""
-    arr = to_model_array(image, size=size, margin=margin, equalize=equalize)
-    return normalize(torch.from_numpy(arr).unsqueeze(0))
+    arr = to_model_array(image, size=size, margin=margin, equalize=equalize, lungs=lungs)
+    return normalize(torch.from_numpy(arr).unsqueeze(0), mean=mean, std=std)

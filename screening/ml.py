@@ -1,6 +1,7 @@
 """The model, loaded lazily once per process (worker, or web process in embedded eager mode).
 
-Nothing here imports torch at Django start-up: ``inference.predictor`` is imported on first use.
+Nothing here imports torch at Django start-up: ``inference.pipeline.load_predictor`` imports it
+on first use.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from inference.pipeline import load_predictor
+
 if TYPE_CHECKING:  # pragma: no cover
-    from inference.predictor import Predictor
+    from inference.pipeline import Predictor  # the type, for annotations only
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +33,19 @@ def get_predictor() -> Predictor:
         with _lock:
             if _predictor is None:
                 try:
-                    from inference.predictor import Predictor
-
-                    _predictor = Predictor.load(
-                        path=settings.INFERENCE_WEIGHTS, device=settings.INFERENCE_DEVICE
+                    _predictor = load_predictor(
+                        settings.INFERENCE_WEIGHTS,
+                        device=settings.INFERENCE_DEVICE,
+                        engine=settings.INFERENCE_ENGINE,
+                        threads=settings.INFERENCE_THREADS,
+                        engine_cache=settings.INFERENCE_ENGINE_CACHE,
                     )
                 except Exception as exc:
                     logger.exception("model could not be loaded")
                     raise ModelUnavailable(str(exc)) from exc
                 logger.info(
                     "model loaded: %s (device %s)",
-                    _predictor.model_version,
+                    _predictor.serving_version,
                     settings.INFERENCE_DEVICE,
                 )
     return _predictor
-
-
-def reset_predictor() -> None:
-    """Forget the cached model (tests, or after replacing the weights file)."""
-    global _predictor
-    with _lock:
-        _predictor = None

@@ -1,5 +1,7 @@
 """Data model: regions, clinicians' regions, screenings, predictions and reviews."""
 
+import hashlib
+import hmac
 import uuid
 
 from django.conf import settings
@@ -10,9 +12,11 @@ from django.db.models import Q
 from django.db.models.functions import Abs
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from inference.constants import CLASSES, DISPLAY_NAMES
 
+from . import rules
 from .validators import (
     validate_date_of_birth,
     validate_national_id,
@@ -42,11 +46,7 @@ class Region(models.Model):
     code = models.CharField(
         max_length=32,
         unique=True,
-        validators=[
-            RegexValidator(
-                r"^[A-Z0-9][A-Z0-9-]*$", "Use capital letters, digits and hyphens, e.g. NORTH-01."
-            )
-        ],
+        validators=[RegexValidator(rules.REGION_CODE_RE, rules.REGION_CODE_FORMAT)],
     )
     name = models.CharField(max_length=120)
     parent = models.ForeignKey(
@@ -72,15 +72,11 @@ class Region(models.Model):
     def clean(self) -> None:
         if self.parent_id is not None:
             if self.parent_id == self.pk:
-                raise ValidationError({"parent": "A region cannot be its own parent."})
+                raise ValidationError({"parent": rules.REGION_OWN_PARENT})
             if self.parent.parent_id is not None:
-                raise ValidationError(
-                    {"parent": "Regions have two levels: the parent must be a province."}
-                )
+                raise ValidationError({"parent": rules.REGION_TWO_LEVELS})
             if self.pk and self.children.exists():
-                raise ValidationError(
-                    {"parent": "This region has districts of its own, so it must be a province."}
-                )
+                raise ValidationError({"parent": rules.REGION_HAS_DISTRICTS})
 
     @property
     def hierarchy(self) -> str:
@@ -103,23 +99,27 @@ class ClinicianProfile(models.Model):
 
 
 class Sex(models.TextChoices):
-    FEMALE = "F", "Female"
-    MALE = "M", "Male"
-    OTHER = "X", "Other / prefer not to say"
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
+    OTHER = "X", _("Other / prefer not to say")
 
 
 class ScreeningStatus(models.TextChoices):
-    RECEIVED = "received", "Received"
-    QUEUED = "queued", "Queued"
-    PROCESSING = "processing", "Processing"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    REJECTED = "rejected", "Rejected"
+    RECEIVED = "received", _("Received")
+    QUEUED = "queued", _("Queued")
+    PROCESSING = "processing", _("Processing")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
 
 
 PENDING_STATUSES = (ScreeningStatus.RECEIVED, ScreeningStatus.QUEUED, ScreeningStatus.PROCESSING)
 CLAIMABLE_STATUSES = (ScreeningStatus.RECEIVED, ScreeningStatus.QUEUED)
-FINAL_STATUSES = (ScreeningStatus.COMPLETED, ScreeningStatus.FAILED, ScreeningStatus.REJECTED)
+
+
+def access_token_hash(token: str) -> str:
+    """What is stored of a patient's access token (the token itself is shown once, never kept)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SourceFormat(models.TextChoices):
@@ -141,14 +141,22 @@ class Screening(models.Model):
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="screenings")
 
     national_id = models.CharField(
-        "national ID number", max_length=64, validators=[validate_national_id]
+        "national ID number",
+        max_length=rules.NATIONAL_ID_MAX_LENGTH,
+        validators=[validate_national_id],
     )
-    full_name = models.CharField(max_length=200, validators=[validate_no_control_characters])
+    full_name = models.CharField(
+        max_length=rules.FULL_NAME_MAX_LENGTH, validators=[validate_no_control_characters]
+    )
     date_of_birth = models.DateField(validators=[validate_date_of_birth])
     sex = models.CharField(max_length=1, choices=Sex.choices)
     phone = models.CharField(max_length=16, validators=[validate_phone_e164])
     symptoms = models.TextField(
-        blank=True, validators=[MaxLengthValidator(2000), validate_no_control_characters]
+        blank=True,
+        validators=[
+            MaxLengthValidator(rules.SYMPTOMS_MAX_LENGTH),
+            validate_no_control_characters,
+        ],
     )
     consent_at = models.DateTimeField()
 
@@ -169,11 +177,19 @@ class Screening(models.Model):
     status = models.CharField(
         max_length=16, choices=ScreeningStatus.choices, default=ScreeningStatus.RECEIVED
     )
-    status_reason = models.CharField(max_length=300, blank=True)
+    status_reason = models.CharField(max_length=rules.STATUS_REASON_MAX_LENGTH, blank=True)
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="How many times a worker claimed this screening."
     )
+    # The task (Celery task id) holding the current claim: a redelivery of that same task after
+    # its worker died may take the claim over at once (services.processing.screening_claim).
+    claimed_by = models.CharField(max_length=64, blank=True, default="", editable=False)
     access_token_hash = models.CharField(max_length=64, editable=False)
+    # Triage sort keys copied onto the row (kept by Prediction.save / Review.save), so that one
+    # index holds the whole triage order: at national scale (BENCHMARKS.md) ordering by a joined
+    # table's column and an EXISTS over reviews cannot use an index and sorts millions of rows.
+    triage_score = models.FloatField(null=True, blank=True, editable=False)  # = prob_covid
+    is_reviewed = models.BooleanField(default=False, editable=False)  # any Review exists
 
     submitted_at = models.DateTimeField(db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -195,15 +211,18 @@ class Screening(models.Model):
     def __str__(self) -> str:
         return self.reference
 
-    @property
-    def is_pending(self) -> bool:
-        return self.status in PENDING_STATUSES
+    def set_access_token(self, token: str) -> None:
+        self.access_token_hash = access_token_hash(token)
+
+    def access_token_matches(self, token: str | None) -> bool:
+        """Constant-time comparison with the stored hash."""
+        return bool(token) and hmac.compare_digest(self.access_token_hash, access_token_hash(token))
 
 
 class PriorityBand(models.TextChoices):
-    HIGH = "high", "High"
-    MEDIUM = "medium", "Medium"
-    LOW = "low", "Low"
+    HIGH = "high", _("High")
+    MEDIUM = "medium", _("Medium")
+    LOW = "low", _("Low")
 
 
 class Prediction(models.Model):
@@ -247,6 +266,11 @@ class Prediction(models.Model):
     def __str__(self) -> str:
         return f"{self.screening_id}: {self.label}"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        # The triage sort key lives on the screening (see Screening.triage_score).
+        Screening.objects.filter(pk=self.screening_id).update(triage_score=self.prob_covid)
+
     @property
     def probabilities(self) -> dict[str, float]:
         return {c: getattr(self, f"prob_{c}") for c in CLASSES}
@@ -276,10 +300,10 @@ class Heatmap(models.Model):
 
 
 class ReviewDecision(models.TextChoices):
-    COVID_SUSPECTED = "covid_suspected", "COVID-19 suspected - refer for PCR"
-    NO_FINDING = "no_finding", "No finding"
-    PNEUMONIA_OTHER = "pneumonia_other", "Pneumonia - other cause"
-    UNUSABLE = "unusable", "Image unusable - ask for a new upload"
+    COVID_SUSPECTED = "covid_suspected", _("COVID-19 suspected - refer for PCR")
+    NO_FINDING = "no_finding", _("No finding")
+    PNEUMONIA_OTHER = "pneumonia_other", _("Pneumonia - other cause")
+    UNUSABLE = "unusable", _("Image unusable - ask for a new upload")
 
 
 class Review(models.Model):
@@ -290,7 +314,7 @@ class Review(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
     )
     decision = models.CharField(max_length=32, choices=ReviewDecision.choices)
-    note = models.TextField(blank=True, validators=[MaxLengthValidator(2000)])
+    note = models.TextField(blank=True, validators=[MaxLengthValidator(rules.NOTE_MAX_LENGTH)])
     is_current = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -306,3 +330,8 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.screening_id}: {self.decision}"
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        # The triage sort key lives on the screening (see Screening.is_reviewed).
+        Screening.objects.filter(pk=self.screening_id, is_reviewed=False).update(is_reviewed=True)

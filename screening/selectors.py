@@ -4,12 +4,26 @@ outside the user's regions does not exist for them (404), superusers see every r
 from __future__ import annotations
 
 import datetime
-import hmac
 import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    F,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    UUIDField,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan
 from django.http import Http404
 
 from .models import (
@@ -43,7 +57,14 @@ def _parse_uuid(value: object) -> uuid.UUID:
 
 # --- regions ----------------------------------------------------------------------------------
 def region_list_active() -> QuerySet[Region]:
-    return Region.objects.active().select_related("parent").order_by("code")
+    """Active regions, each annotated ``accepts_screenings`` (the rule of ``selectable``)."""
+    selectable = Region.objects.selectable().filter(pk=OuterRef("pk"))
+    return (
+        Region.objects.active()
+        .annotate(accepts_screenings=Exists(selectable))
+        .select_related("parent")
+        .order_by("code")
+    )
 
 
 def region_choices_for_upload() -> list[tuple[str, list[tuple[str, str]]] | tuple[str, str]]:
@@ -78,38 +99,97 @@ def screenings_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet
         return Screening.objects.none()
     if user.is_superuser:
         return Screening.objects.all()
-    return Screening.objects.filter(region__in=regions_for_user(user=user))
+    # Region ids resolved now (one small query): a literal ``region_id IN (...)`` makes one
+    # region's triage list an index range at national scale (BENCHMARKS.md); a subquery does not.
+    region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
+    return Screening.objects.filter(region_id__in=region_ids)
 
 
 def _with_review_annotations(qs: QuerySet[Screening]) -> QuerySet[Screening]:
     current = Review.objects.filter(screening=OuterRef("pk"), is_current=True)
     return qs.annotate(
-        reviewed=Exists(Review.objects.filter(screening=OuterRef("pk"))),
+        reviewed=F("is_reviewed"),  # kept by Review.save; an EXISTS here scans every review
         current_decision=Subquery(current.values("decision")[:1]),
         current_reviewed_at=Subquery(current.values("created_at")[:1]),
     )
 
 
 def _apply_filters(qs: QuerySet[Screening], filters: TriageFilters) -> QuerySet[Screening]:
+    # Each condition is on the screening row's own indexed columns (region ids resolved first,
+    # whole days as a timestamp range), so the triage indexes serve them (BENCHMARKS.md).
     if filters.region:
-        qs = qs.filter(Q(region__code=filters.region) | Q(region__parent__code=filters.region))
+        codes = Q(code=filters.region) | Q(parent__code=filters.region)
+        qs = qs.filter(
+            region_id__in=list(Region.objects.filter(codes).values_list("id", flat=True))
+        )
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.reviewed is not None:
-        qs = qs.filter(reviewed=filters.reviewed)
+        qs = qs.filter(is_reviewed=filters.reviewed)
     if filters.date_from:
-        qs = qs.filter(submitted_at__date__gte=filters.date_from)
+        qs = qs.filter(submitted_at__gte=_day_start(filters.date_from))
     if filters.date_to:
-        qs = qs.filter(submitted_at__date__lte=filters.date_to)
+        qs = qs.filter(submitted_at__lt=_day_start(filters.date_to + datetime.timedelta(days=1)))
     return qs
 
 
-TRIAGE_ORDER = (
-    F("reviewed").asc(),
-    F("prediction__prob_covid").desc(nulls_last=True),
-    F("submitted_at").asc(),
-    F("id").asc(),
-)
+def _day_start(day: datetime.date) -> datetime.datetime:
+    """Midnight of ``day`` in the current time zone (what ``__date`` filters compare with)."""
+    from django.utils import timezone
+
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+# The triage order as one ascending key on the screening row (Screening.triage_score and
+# is_reviewed): rank = -probability, not yet scored (NULL) last. The triage indexes (migration
+# 0004) hold exactly this key, so a page is an index range and a keyset cursor one row comparison.
+TRIAGE_RANK = Coalesce(F("triage_score"), Value(-1.0)) * Value(-1.0)
+TRIAGE_KEY = (F("is_reviewed"), TRIAGE_RANK, F("submitted_at"), F("id"))
+TRIAGE_ORDER = tuple(part.asc() for part in TRIAGE_KEY)
+
+
+class _Row(Func):
+    """``(a, b, ...)``: a row value, for comparing whole sort keys."""
+
+    function = ""
+    template = "(%(expressions)s)"
+    output_field = BooleanField()  # only ever compared; the type is not read
+
+
+def triage_page_for_user(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    filters: TriageFilters | None = None,
+    after: tuple | None = None,
+    size: int = 25,
+) -> tuple[list[Screening], tuple | None]:
+    """One page of the triage list after the cursor ``after`` (keyset pagination), and the
+    cursor of its last row (None at the end).
+
+    The cost of a page does not grow with its depth, where ``OFFSET`` reads every row before it
+    (BENCHMARKS.md: page 100 of a province). ``after`` is the ``triage_cursor`` of a row.
+    """
+    qs = triage_list_for_user(user=user, filters=filters)
+    if after is not None:
+        reviewed, rank, submitted_at, pk = after
+        values = (
+            Value(bool(reviewed)),
+            Value(float(rank)),
+            Value(submitted_at),
+            Value(_parse_uuid(pk), output_field=UUIDField()),
+        )
+        qs = qs.filter(GreaterThan(_Row(*TRIAGE_KEY), _Row(*values)))
+    rows = list(qs[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (triage_cursor(rows[-1]) if more and rows else None)
+
+
+def triage_cursor(screening: Screening) -> tuple:
+    """The row's place in the triage order: (is_reviewed, rank, submitted_at, id)."""
+    score = screening.triage_score
+    rank = -(score if score is not None else -1.0)
+    return (screening.is_reviewed, rank, screening.submitted_at, str(screening.pk))
 
 
 def triage_list_for_user(
@@ -196,14 +276,8 @@ def review_history(*, screening: Screening) -> QuerySet[Review]:
 # --- patient reads ----------------------------------------------------------------------------
 def screening_get_for_patient(*, screening_id: uuid.UUID | str, token: str | None) -> Screening:
     """The screening whose access token matches (constant-time), else ``Http404``."""
-    from .services import access_token_hash
-
     pk = _parse_uuid(screening_id)
     screening = _with_review_annotations(Screening.objects.filter(pk=pk)).first()
-    if (
-        screening is None
-        or not token
-        or not hmac.compare_digest(screening.access_token_hash, access_token_hash(token))
-    ):
+    if screening is None or not screening.access_token_matches(token):
         raise Http404("No such screening.")
     return screening

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from inference.constants import CLASSES
-
+from . import rules
 from .models import Region, ReviewDecision, Screening
 
 
 class RegionSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    # True for the regions a screening may be posted to (active districts, or a province without
+    # districts); provinces with districts are listed for their names, not to be chosen.
+    accepts_screenings = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Region
-        fields = ["code", "name", "parent"]
+        fields = ["code", "name", "parent", "accepts_screenings"]
 
 
 class ScreeningStatusSerializer(serializers.ModelSerializer):
@@ -71,7 +73,7 @@ class TriageItemSerializer(serializers.ModelSerializer):
 
     def get_probabilities(self, obj: Screening) -> dict[str, float] | None:
         p = self._prediction(obj)
-        return {c: getattr(p, f"prob_{c}") for c in CLASSES} if p else None
+        return p.probabilities if p else None
 
     def get_label(self, obj: Screening) -> str | None:
         p = self._prediction(obj)
@@ -83,8 +85,18 @@ class TriageItemSerializer(serializers.ModelSerializer):
 
 
 class ReviewInputSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=ReviewDecision.choices)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    """Parses the review; its rules (which decisions, how long a note) are the service's."""
+
+    decision = serializers.ChoiceField(
+        choices=ReviewDecision.choices,
+        error_messages={
+            "required": rules.DECISION_REQUIRED,
+            "invalid_choice": rules.DECISION_INVALID,
+        },
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
 
 
 class ReviewOutputSerializer(serializers.Serializer):

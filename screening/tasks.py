@@ -1,4 +1,9 @@
-"""Celery task: run the model on one screening. The message carries only the screening id."""
+"""Celery task: run the model on one screening. The message carries only the screening id.
+
+The claim is owned by the task id: a redelivery of the same message (its worker process was
+SIGKILLed, ``reject_on_worker_lost``) or a retry after the database went away takes the claim
+over at once; any other duplicate is a no-op until the claim is older than the hard time limit.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import services
+from . import rules
 from .ml import ModelUnavailable, get_predictor
+from .services import processing
 
 logger = logging.getLogger(__name__)
 
@@ -37,27 +43,26 @@ def retry_countdown(retries: int) -> float:
 def process_screening(self, screening_id: str) -> str:
     """Claim the screening (conditional UPDATE; a second delivery is a no-op), then process it."""
     try:
-        if not services.screening_claim(screening_id=screening_id):
+        owner = self.request.id or ""
+        if not processing.screening_claim(screening_id=screening_id, owner=owner):
             logger.info("screening %s not claimable (already taken or finished)", screening_id)
             return "skipped"
-        screening = services.screening_process(screening_id=screening_id)
+        screening = processing.screening_process(screening_id=screening_id)
         return str(screening.status)
     except SoftTimeLimitExceeded:
-        services.screening_mark_failed(
-            screening_id=screening_id, reason="The analysis took too long. Please try again."
-        )
+        processing.screening_mark_failed(screening_id=screening_id, reason=rules.FAILED_TOO_SLOW)
         return "failed"
     except TRANSIENT_ERRORS as exc:
         try:
-            services.screening_release(screening_id=screening_id)
+            processing.screening_release(screening_id=screening_id)
         except Exception:  # noqa: BLE001 - the database may be the problem; requeue_stale recovers
             logger.warning("screening %s could not be released for retry", screening_id)
         if self.request.retries >= self.max_retries:
             logger.error("screening %s: giving up after %d retries", screening_id, self.max_retries)
             try:
-                services.screening_mark_failed(
+                processing.screening_mark_failed(
                     screening_id=screening_id,
-                    reason="The analysis service is unavailable. Please try again later.",
+                    reason=rules.FAILED_SERVICE_DOWN,
                     from_statuses=("queued", "processing"),
                 )
             except Exception:  # noqa: BLE001

@@ -1,4 +1,7 @@
-"""Field rules shared by the model, the submission form (HTML and API) and the services."""
+"""Field validators and normalisers (the model, the submission form and the services use them).
+
+The rules and their messages are ``screening.rules``; this module only applies them.
+"""
 
 import datetime
 import re
@@ -8,47 +11,74 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
-E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
-_PHONE_SEPARATORS_RE = re.compile(r"[\s().\-/]")
-MAX_AGE_YEARS = 130
+from . import rules
 
 
 def normalize_phone(value: str) -> str:
-    """Drop spaces and common separators: ``+44 20 7946-0018`` -> ``+442079460018``."""
+    """E.164 where possible: ``+44 20 7946-0018`` -> ``+442079460018``; a local number in the
+    national format of ``PHONE_DEFAULT_REGION`` (``0712 345678`` in Kenya) -> ``+254712345678``.
+    Anything else is returned without separators, for ``validate_phone_e164`` to refuse."""
     value = (value or "").strip()
     if value.startswith("00"):
         value = "+" + value[2:]
-    return _PHONE_SEPARATORS_RE.sub("", value)
+    compact = rules.PHONE_SEPARATORS_RE.sub("", value)
+    if compact and not compact.startswith("+"):
+        import phonenumbers
+
+        try:
+            number = phonenumbers.parse(compact, rules.phone_default_region())
+        except phonenumbers.NumberParseException:
+            return compact
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return compact
 
 
 def validate_phone_e164(value: str) -> None:
-    if not E164_RE.match(value or ""):
-        raise ValidationError(
-            "Enter the phone number in international format, starting with + and the country "
-            "code, for example +441234567890.",
-            code="invalid_phone",
-        )
+    if not rules.PHONE_E164_RE.match(value or ""):
+        raise ValidationError(rules.phone_invalid_message(), code="invalid_phone")
 
 
 def normalize_national_id(value: str) -> str:
-    return "".join((value or "").split())
+    """Without the separators printed on cards: ``AB-123 456`` -> ``AB123456``."""
+    return rules.NATIONAL_ID_SEPARATORS_RE.sub("", value or "")
+
+
+def parse_date_of_birth(value: str) -> datetime.date:
+    """A typed date of birth, or a ``ValidationError`` that says what is wrong with it
+    (incomplete, two-digit year, a day that does not exist) instead of "missing"."""
+    text = "".join((value or "").split())
+    match = rules.DATE_YMD_RE.match(text)
+    if match:
+        year, month, day = match.groups()
+    else:
+        match = rules.DATE_DMY_RE.match(text)
+        if not match:
+            parts = [p for p in re.split(r"[-/.]", text) if p]
+            numeric = all(p.isdigit() for p in parts)
+            if numeric and (0 < len(parts) < 3 or text.endswith(("-", "/", "."))):
+                raise ValidationError(rules.DATE_OF_BIRTH_INCOMPLETE, code="incomplete")
+            raise ValidationError(rules.DATE_OF_BIRTH_FORMAT, code="invalid")
+        day, month, year = match.groups()
+    if len(year) < 4:
+        raise ValidationError(rules.DATE_OF_BIRTH_TWO_DIGIT_YEAR, code="two_digit_year")
+    try:
+        return datetime.date(int(year), int(month), int(day))
+    except ValueError:
+        raise ValidationError(rules.DATE_OF_BIRTH_IMPOSSIBLE, code="impossible") from None
+
+
+def normalize_full_name(value: str) -> str:
+    return " ".join((value or "").split())
 
 
 @deconstructible
 class NationalIdValidator:
     """National ID rule from ``settings.NATIONAL_ID_REGEX`` (read at call time)."""
 
-    message = "Enter the national ID number as printed on the card ({rule})."
-
     def __call__(self, value: str) -> None:
-        pattern = settings.NATIONAL_ID_REGEX
-        if not re.fullmatch(pattern, value or ""):
-            rule = (
-                "6 to 20 letters and digits, no spaces or symbols"
-                if pattern == r"^[A-Za-z0-9]{6,20}$"
-                else "the format was not recognised"
-            )
-            raise ValidationError(self.message.format(rule=rule), code="invalid_national_id")
+        if not re.fullmatch(settings.NATIONAL_ID_REGEX, value or ""):
+            raise ValidationError(rules.national_id_message(), code="invalid_national_id")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, NationalIdValidator)
@@ -63,28 +93,28 @@ validate_national_id = NationalIdValidator()
 def validate_date_of_birth(value: datetime.date) -> None:
     today = timezone.localdate()
     if value > today:
-        raise ValidationError("The date of birth cannot be in the future.", code="future_dob")
-    if value.year < today.year - MAX_AGE_YEARS:
-        raise ValidationError("Please check the year of birth.", code="implausible_dob")
-
-
-_CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+        raise ValidationError(rules.DATE_OF_BIRTH_FUTURE, code="future_dob")
+    if value.year < today.year - rules.MAX_AGE_YEARS:
+        raise ValidationError(rules.DATE_OF_BIRTH_IMPLAUSIBLE, code="implausible_dob")
 
 
 def validate_no_control_characters(value: str) -> None:
-    if _CONTROL_CHARS_RE.search(value or ""):
-        raise ValidationError("Remove the unusual characters from this field.", code="control")
+    if rules.CONTROL_CHARACTERS_RE.search(value or ""):
+        raise ValidationError(rules.CONTROL_CHARACTERS, code="control")
 
 
 def validate_upload_size(size: int | None) -> None:
     """Size check done before any byte of the file is read."""
     if size is None or size <= 0:
-        raise ValidationError("The file is empty. Choose a chest X-ray image.", code="empty")
-    if size > settings.MAX_UPLOAD_BYTES:
+        raise ValidationError(rules.IMAGE_EMPTY, code="empty")
+    if size > rules.max_upload_bytes():
+        raise ValidationError(rules.too_large_message(size), code="too_large")
+
+
+def validate_note(value: str) -> None:
+    if len(value or "") > rules.NOTE_MAX_LENGTH:
         raise ValidationError(
-            f"The file is too large ({size / 1024 / 1024:.1f} MB). "
-            f"The maximum is {settings.MAX_UPLOAD_MB} MB.",
-            code="too_large",
+            rules.NOTE_TOO_LONG.format(limit=rules.NOTE_MAX_LENGTH), code="too_long"
         )
 
 

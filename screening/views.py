@@ -7,17 +7,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.cache import never_cache
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from inference.constants import CLASSES, DISPLAY_NAMES
+from portal.audit.services import audit_annotate
+from portal.security.ratelimit import rate_limit_check, rate_limit_record
 
-from . import presenters, selectors, services
-from .api import SubmissionRateThrottle
+from . import kept_uploads, people, presenters, rules, selectors, services
 from .forms import ReviewForm, ScreeningSubmissionForm, TriageFilterForm
 from .models import PENDING_STATUSES, ScreeningStatus
 from .uploads import upload_too_large
@@ -32,11 +32,23 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def submit(request: HttpRequest) -> HttpResponse:
     status = 200
+    extra: dict = {}
     if request.method == "POST":
-        if not SubmissionRateThrottle().allow_request(request, None):
-            return render(request, "screening/too_many.html", status=429)
+        # Only accepted submissions count against the limit; over it, what was typed is kept.
+        decision = rate_limit_check(request=request, scope="submission")
+        if not decision.allowed:
+            form = ScreeningSubmissionForm(initial=request.POST.dict())
+            response = render(
+                request,
+                "screening/submit.html",
+                {"form": form, "too_many": rules.SUBMISSION_TOO_MANY},
+                status=429,
+            )
+            response["Retry-After"] = str(decision.retry_after)
+            return response
+        files, kept_key = kept_uploads.submit_files(request)
         form = ScreeningSubmissionForm(
-            request.POST, request.FILES, upload_too_large=upload_too_large(request)
+            request.POST, files, upload_too_large=upload_too_large(request)
         )
         if form.is_valid():
             try:
@@ -44,18 +56,34 @@ def submit(request: HttpRequest) -> HttpResponse:
             except ValidationError as exc:
                 form.apply_service_errors(exc)
             else:
+                rate_limit_record(request=request, scope="submission")
+                kept_uploads.upload_discard(key=kept_key)
                 return redirect("screening:status", screening.pk, screening.access_token)
+        extra = kept_uploads.submit_context(form=form, files=files, key=kept_key)
         status = 400
     else:
         form = ScreeningSubmissionForm()
-    return render(request, "screening/submit.html", {"form": form}, status=status)
+    return render(request, "screening/submit.html", {"form": form, **extra}, status=status)
+
+
+def request_too_large(request: HttpRequest) -> HttpResponse:
+    """413 for a body declared far over the upload limit (``RequestSizeLimitMiddleware``; the
+    body is never read): the plain "too large" message, as JSON for the API."""
+    # Runs before LocaleMiddleware: take the patient's language here.
+    with translation.override(translation.get_language_from_request(request)):
+        message = rules.too_large_message()
+        if request.path.startswith("/api/"):
+            return JsonResponse({"image": [message]}, status=413)
+        context = {"form": ScreeningSubmissionForm(), "too_large": message}
+        return render(request, "screening/submit.html", context, status=413)
 
 
 @require_GET
 def submission_status(request: HttpRequest, screening_id, token: str) -> HttpResponse:
     screening = selectors.screening_get_for_patient(screening_id=screening_id, token=token)
     config = {
-        "url": reverse("api:screening-status", args=[screening.pk]) + f"?token={token}",
+        # The status page's cookie authenticates the poll (portal.security.patient_access).
+        "url": reverse("api:screening-status", args=[screening.pk]),
         "interval": settings.STATUS_POLL_SECONDS * 1000,
         "statuses": presenters.PATIENT_STATUS_TEXT,
         "decisions": presenters.PATIENT_DECISION_TEXT,
@@ -70,6 +98,10 @@ def submission_status(request: HttpRequest, screening_id, token: str) -> HttpRes
             "final": bool(getattr(screening, "current_decision", None))
             or screening.status in (ScreeningStatus.FAILED, ScreeningStatus.REJECTED),
             "poll_seconds": settings.STATUS_POLL_SECONDS * 3,
+            # Shown with a copy button: the patient's way back (issue 12).
+            "status_link": request.build_absolute_uri(
+                reverse("screening:status", args=[screening.pk, token])
+            ),
         },
     )
     response["Referrer-Policy"] = "no-referrer"
@@ -87,27 +119,11 @@ def triage(request: HttpRequest) -> HttpResponse:
         settings.TRIAGE_PAGE_SIZE,
     )
     page = paginator.get_page(request.GET.get("page"))
-    rows = [
-        {
-            "screening": s,
-            "age": presenters.age_display(s),
-            "waiting": presenters.waiting_display(s),
-            "prediction": getattr(s, "prediction", None),
-            "label": presenters.label_display(
-                getattr(getattr(s, "prediction", None), "label", None)
-            ),
-            "covid_pct": presenters.percent(
-                getattr(getattr(s, "prediction", None), "prob_covid", None)
-            ),
-            "decision": presenters.DECISION_LABELS.get(s.current_decision or "", ""),
-            "quality": presenters.quality_flags_display(s),
-        }
-        for s in page.object_list
-    ]
-    pending = [
-        {"screening": s, "age": presenters.age_display(s), "waiting": presenters.waiting_display(s)}
-        for s in selectors.pending_list_for_user(user=request.user, filters=filters)
-    ]
+    audit_annotate(request, references=[s.reference for s in page.object_list])  # portal.audit
+    rows = presenters.triage_rows(page.object_list)
+    pending = presenters.pending_rows(
+        selectors.pending_list_for_user(user=request.user, filters=filters)
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return _no_store(
@@ -139,37 +155,8 @@ def triage_state(request: HttpRequest) -> JsonResponse:
 
 
 def _detail_context(request: HttpRequest, screening, review_form: ReviewForm) -> dict:
-    prediction = getattr(screening, "prediction", None)
-    probabilities = (
-        [
-            {
-                "code": c,
-                "name": DISPLAY_NAMES[c],
-                "value": getattr(prediction, f"prob_{c}"),
-                "pct": presenters.percent(getattr(prediction, f"prob_{c}")),
-            }
-            for c in CLASSES
-        ]
-        if prediction
-        else []
-    )
-    heatmaps = [
-        {
-            "class_label": h.class_label,
-            "name": DISPLAY_NAMES[h.class_label],
-            "predicted": prediction is not None and h.class_label == prediction.label,
-        }
-        for h in selectors.heatmap_list(screening=screening)
-    ]
     return {
-        "screening": screening,
-        "prediction": prediction,
-        "heatmaps": heatmaps,
-        "quality_flags": presenters.quality_flags_display(screening),
-        "probabilities": probabilities,
-        "label": presenters.label_display(getattr(prediction, "label", None)),
-        "age": presenters.age_display(screening),
-        "waiting": presenters.waiting_display(screening),
+        **presenters.detail_panel(screening, heatmaps=selectors.heatmap_list(screening=screening)),
         "review_form": review_form,
         "reviews": selectors.review_history(screening=screening),
         "can_review": screening.status in services.REVIEWABLE_STATUSES,
@@ -198,11 +185,14 @@ def screening_review(request: HttpRequest, screening_id) -> HttpResponse:
                 note=form.cleaned_data["note"],
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            form.apply_service_errors(exc)
         else:
-            messages.success(request, f"Decision recorded for {screening.reference}.")
-            return redirect("screening:detail", screening.pk)
+            messages.success(
+                request,
+                _("Decision recorded for %(reference)s.") % {"reference": screening.reference},
+            )
+            # On to the next unreviewed screening, with a way back (issue 12).
+            return redirect(people.review_next_url(user=request.user, screening=screening))
     context = _detail_context(request, screening, form)
     return _no_store(render(request, "screening/detail.html", context, status=400))
 
@@ -234,12 +224,3 @@ def _stored_png_response(field_file, *, filename: str) -> FileResponse:
     response = FileResponse(handle, content_type="image/png")
     response["Content-Disposition"] = f'inline; filename="{filename}"'
     return _no_store(response)
-
-
-# --- operations -------------------------------------------------------------------------------
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})

@@ -8,8 +8,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from inference.data import read_folder
 from inference.predictor import Predictor
+from inference.training.data import read_folder
 
 
 def main() -> None:

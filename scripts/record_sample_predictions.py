@@ -1,6 +1,6 @@
 """Record the shipped model's probabilities for tests/samples/*.jpg (rerun after re-exporting).
 
-.venv/bin/python scripts/record_sample_predictions.py
+.venv/bin/python -m scripts.record_sample_predictions
 """
 
 import json

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -263,9 +263,9 @@ class ScreeningFactory(factory.django.DjangoModelFactory):
 
     @factory.lazy_attribute
     def image(self):
-        from screening import imaging
+        from screening import storage
 
-        return imaging.store_png(png_bytes())
+        return storage.store_png(png_bytes())
 
 
 def _region(code: str):
@@ -374,21 +374,39 @@ def submission_data() -> Callable[..., dict]:
 # --- the model --------------------------------------------------------------------------------
 @dataclass
 class FakePredictor:
-    """Stands in for the real model where a test is about the portal, not the model."""
+    """Stands in for the real model where a test is about the portal, not the model.
+
+    ``analyse`` returns the fixed probabilities and, for each requested class, a synthetic heat
+    map on the image's own geometry (a bright square), so that storing heatmaps is exercised
+    without torch. ``explained`` records what each call asked for.
+    """
 
     probabilities: dict
     model_version: str = "darkcovidnet@fake00000000"
     weights_sha256: str = "e" * 64
     calls: int = 0
+    explained: list = field(default_factory=list)
 
-    def predict(self, image) -> dict:
+    def analyse(self, image, *, explain=()):
+        import numpy as np
+
+        from inference.pipeline import PREDICTED, Analysis
+
         self.calls += 1
+        self.explained.append(tuple(explain))
         label = max(self.probabilities, key=self.probabilities.get)
-        return {
-            "probabilities": dict(self.probabilities),
-            "label": label,
-            "model_version": self.model_version,
-        }
+        heat = np.zeros((image.size[1], image.size[0]), dtype=np.float32)
+        heat[image.size[1] // 4 : image.size[1] // 2, image.size[0] // 4 : image.size[0] // 2] = 1
+        classes = dict.fromkeys(label if c == PREDICTED else c for c in explain)
+        return Analysis(
+            probabilities=dict(self.probabilities),
+            label=label,
+            priority=self.priority(self.probabilities["covid"]),
+            model_version=self.model_version,
+            weights_sha256=self.weights_sha256,
+            inference_ms=7,
+            heatmaps={c: heat for c in classes},
+        )
 
     def priority(self, covid_probability: float) -> str:
         return (
@@ -457,6 +475,17 @@ def _database_url(settings_dict: dict) -> str:
     host = settings_dict.get("HOST") or "127.0.0.1"
     port = settings_dict.get("PORT") or 5432
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def test_database_url(transactional_db) -> str:
+    """``DATABASE_URL`` of the test database, for a server or worker process started by a test
+    (PostgreSQL only: an in-memory SQLite test database cannot be shared with another process)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs DATABASE_URL (PostgreSQL); see make test")
+    return _database_url(connection.settings_dict)
 
 
 @pytest.fixture(scope="session")

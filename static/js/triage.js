@@ -1,25 +1,34 @@
-// Clinician triage list: polls a small fingerprint; reloads the list when something changed.
+// Clinician triage list: asks in the background how many results arrived since the page was
+// shown and announces "3 new results - show them". The list itself never moves under the user:
+// only the clinician's click (or "r") loads the new list.
 (function () {
   "use strict";
   var configEl = document.getElementById("triage-config");
   var stateEl = document.getElementById("triage-state");
   if (!configEl || !stateEl || !window.fetch) { return; }
   var config = JSON.parse(configEl.textContent);
-  var state = stateEl.getAttribute("data-state");
+  var since = stateEl.getAttribute("data-since");
+  var url = stateEl.getAttribute("data-new-url");
   var notice = document.getElementById("new-results");
-  var filters = document.getElementById("filters");
+  var text = document.getElementById("new-results-text");
+  var link = document.getElementById("refresh-link");
+  var shown = -1;
 
-  function busy() {
-    var active = document.activeElement;
-    return active && filters && filters.contains(active) && active.tagName !== "BUTTON";
-  }
+  link.addEventListener("click", function (event) {
+    event.preventDefault();
+    window.location.reload();
+  });
 
   function poll() {
-    fetch(config.url, { headers: { "Accept": "application/json" }, cache: "no-store", credentials: "same-origin" })
+    fetch(url + "?since=" + encodeURIComponent(since), {
+      headers: { "Accept": "application/json" }, cache: "no-store", credentials: "same-origin"
+    })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (data) {
-        if (data.state !== state) {
-          if (busy()) { notice.classList.remove("hidden"); } else { window.location.reload(); return; }
+        if (data.new > 0 && data.new !== shown) {
+          shown = data.new;
+          text.textContent = data.text;
+          notice.classList.remove("hidden");
         }
         window.setTimeout(poll, config.interval);
       })

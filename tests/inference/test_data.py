@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from inference.data import DataFolderError, grouped_folds, read_folder, read_folders
+from inference.training.data import DataFolderError, grouped_folds, read_folder, read_folders
 
 
 def make_folder(root, rows, *, with_source):

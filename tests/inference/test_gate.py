@@ -12,7 +12,14 @@ from PIL import Image, ImageDraw
 from inference import gate
 from inference.decode import decode_upload
 from inference.gate import GateResult, assess_decoded, assess_image, load_layout
-from inference.gate_eval import blank, colour_photo, gradient, noise, non_radiographs, text_page
+from inference.training.gate_eval import (
+    blank,
+    colour_photo,
+    gradient,
+    noise,
+    non_radiographs,
+    text_page,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,19 +123,40 @@ def test_without_the_layout_file_the_fixed_checks_still_work(monkeypatch, radiog
     assert assess_image(blank(np.random.default_rng(0))).code == "blank"
 
 
-def test_the_gate_geometry_matches_preprocessing_exactly(radiographs):
-    from inference import geometry, preprocessing
-
-    assert geometry.MARGIN == preprocessing.MARGIN
-    assert geometry.BORDER_STD == preprocessing.BORDER_STD
+def _padded_samples(radiographs):
+    """The samples with uneven black borders (trimmed by preprocessing), and as they are."""
     for img in radiographs.values():
-        arr = np.pad(np.asarray(img), ((7, 30), (12, 0)), constant_values=0)
-        for a in (arr, np.asarray(img), np.zeros((80, 90), np.uint8)):
-            ours = geometry.crop_margin(geometry.trim_uniform_border(a))
-            theirs = preprocessing.crop_margin(preprocessing.trim_uniform_border(a))
-            assert np.array_equal(ours, theirs)
-            top, bottom, left, right = geometry.crop_box(a)
-            assert np.array_equal(a[top:bottom, left:right], theirs)
+        yield np.pad(np.asarray(img), ((7, 30), (12, 0)), constant_values=0)
+        yield np.asarray(img)
+
+
+def test_crop_box_is_exactly_the_region_preprocessing_feeds_the_model(radiographs):
+    """Grad-CAM maps heat back through ``crop_box``: it must be the very pixels the model saw."""
+    from inference.geometry import crop_box
+    from inference.preprocessing import DEFAULT_SIZE, to_model_array
+
+    for arr in _padded_samples(radiographs):
+        top, bottom, left, right = crop_box(arr)
+        model_input = to_model_array(Image.fromarray(arr), equalize="none")
+
+        def resized(region: np.ndarray) -> np.ndarray:
+            img = Image.fromarray(np.ascontiguousarray(region))
+            return np.asarray(img.resize((DEFAULT_SIZE, DEFAULT_SIZE), Image.Resampling.BILINEAR))
+
+        assert np.array_equal(model_input, resized(arr[top:bottom, left:right]))
+        # One pixel off is visible, so the equality above is a real check.
+        assert not np.array_equal(model_input, resized(arr[top + 1 : bottom, left:right]))
+
+
+def test_the_gate_lays_out_the_same_region_as_preprocessing(radiographs):
+    from inference.geometry import crop_box
+
+    for arr in _padded_samples(radiographs):
+        top, bottom, left, right = crop_box(arr)
+        region = Image.fromarray(np.ascontiguousarray(arr[top:bottom, left:right]))
+        small = np.asarray(region.resize((gate.THUMB, gate.THUMB), Image.Resampling.BOX), float)
+        expected = ((small - small.mean()) / (small.std() + 1e-6)).ravel()
+        assert np.allclose(gate.layout_thumbnail(Image.fromarray(arr)), expected)
 
 
 def test_the_gate_does_not_import_torch():

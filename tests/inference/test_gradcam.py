@@ -32,14 +32,21 @@ def model() -> DarkCovidNet:
     try:
         from inference.predictor import Predictor
 
-        return Predictor.load(device="cpu").model
+        shipped = Predictor.load(device="cpu").model
+        return getattr(shipped, "members", [shipped])[0]  # an ensemble's first member
     except Exception:  # noqa: BLE001 - weights mid-training or absent
         torch.manual_seed(0)
         return DarkCovidNet().eval()
 
 
 @pytest.fixture(scope="module")
-def x(sample_bytes) -> torch.Tensor:
+def x(sample_bytes, model) -> torch.Tensor:
+    return preprocess(sample_bytes["covid"], size=model.input_size).unsqueeze(0)
+
+
+@pytest.fixture(scope="module")
+def x256(sample_bytes) -> torch.Tensor:
+    """For the fresh 256 px networks below."""
     return preprocess(sample_bytes["covid"]).unsqueeze(0)
 
 
@@ -60,10 +67,10 @@ def test_the_heatmap_has_the_input_shape_and_is_not_constant(model, x):
     assert heat.std() > 1e-3
 
 
-def test_a_fresh_network_gives_a_non_constant_heatmap_too(x):
+def test_a_fresh_network_gives_a_non_constant_heatmap_too(x256):
     torch.manual_seed(0)
     fresh = DarkCovidNet().eval()
-    heat = gradcam(fresh, x, 0)
+    heat = gradcam(fresh, x256, 0)
     assert heat.shape == (256, 256) and heat.std() > 1e-3
 
 
@@ -83,11 +90,11 @@ def test_computing_it_does_not_change_the_prediction_or_the_model(model, x):
     assert not model.training
 
 
-def test_it_restores_train_mode_and_leaves_batchnorm_statistics_alone(x):
+def test_it_restores_train_mode_and_leaves_batchnorm_statistics_alone(x256):
     torch.manual_seed(1)
     net = DarkCovidNet().train()
     stats = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
-    gradcam(net, x, 1)
+    gradcam(net, x256, 1)
     assert net.training
     assert all(torch.equal(stats[k], net.state_dict()[k]) for k in stats)
 
@@ -95,7 +102,7 @@ def test_it_restores_train_mode_and_leaves_batchnorm_statistics_alone(x):
 def test_it_works_inside_inference_mode(model, x):
     with torch.inference_mode():
         heat = gradcam(model, x, 0)
-    assert heat.shape == (256, 256)
+    assert heat.shape == tuple(x.shape[-2:])
 
 
 def test_the_hooked_layer_is_the_last_256_channel_block(model):
@@ -107,8 +114,10 @@ def test_the_hooked_layer_is_the_last_256_channel_block(model):
 
 def test_the_pngs_decode_with_the_expected_modes_and_sizes():
     heat = np.outer(np.linspace(0, 1, 64), np.linspace(0, 1, 80)).astype(np.float32)
-    rgba = Image.open(io.BytesIO(heatmap_png(heat)))
-    assert rgba.mode == "RGBA" and rgba.size == (80, 64)
+    png = Image.open(io.BytesIO(heatmap_png(heat)))
+    # An 8-bit palette whose entries carry alpha (tRNS): what browsers draw as RGBA.
+    assert png.mode == "P" and "transparency" in png.info and png.size == (80, 64)
+    rgba = png.convert("RGBA")
     alpha = np.asarray(rgba)[..., 3]
     assert alpha[0, 0] == 0 and alpha[-1, -1] == 255
     gray = np.full((64, 80), 128, np.uint8)
@@ -155,3 +164,54 @@ def test_a_wider_crop_places_the_heat_on_a_smaller_central_box(sample_bytes):
                           crop_margin(trim_uniform_border(gray), margin=0.15))  # fmt: skip
     assert (wider > 0).sum() < (default > 0).sum()
     assert wider[top:bottom, left:right].min() > 0.99 and wider[: top - 1].max() == 0
+
+
+# --------------------------------------------------------------------------- Predictor.analyse
+@pytest.fixture(scope="module")
+def predictor():
+    from inference.predictor import Predictor
+
+    return Predictor.load(device="cpu")
+
+
+def test_analyse_explains_from_one_preprocessing_and_one_forward_pass(
+    predictor, sample_bytes, monkeypatch
+):
+    from inference.decode import decode_image
+
+    image = decode_image(sample_bytes["normal"])
+    preprocessed, forwards = [], []
+    real_preprocess = predictor.preprocess
+
+    def counting_preprocess(img):
+        preprocessed.append(img)
+        return real_preprocess(img)
+
+    monkeypatch.setattr(predictor, "preprocess", counting_preprocess)
+    handle = predictor.model.register_forward_hook(lambda *args: forwards.append(1))
+    try:
+        analysis = predictor.analyse(image, explain=("predicted", "covid"))
+    finally:
+        handle.remove()
+
+    assert len(preprocessed) == 1 and len(forwards) == 1
+    expected = predictor.predict(sample_bytes["normal"])
+    assert analysis.probabilities == pytest.approx(expected["probabilities"], abs=1e-6)
+    assert analysis.label == expected["label"]
+    assert analysis.priority == predictor.priority(expected["probabilities"]["covid"])
+    assert analysis.model_version == predictor.model_version
+    assert list(analysis.heatmaps) == list(dict.fromkeys([expected["label"], "covid"]))
+    gray = np.asarray(image)
+    top, bottom, left, right = crop_box(gray, margin=predictor.margin)
+    for heat in analysis.heatmaps.values():
+        assert heat.shape == gray.shape  # on the decoded image, not the 256 px model input
+        assert heat[:top].max(initial=0) == 0 and heat[:, :left].max(initial=0) == 0
+        assert heat[top:bottom, left:right].max() > 0.5
+
+
+def test_analyse_without_explain_computes_no_heatmap(predictor, sample_bytes):
+    from inference.decode import decode_image
+
+    analysis = predictor.analyse(decode_image(sample_bytes["covid"]))
+    assert analysis.heatmaps == {}
+    assert sum(analysis.probabilities.values()) == pytest.approx(1.0, abs=1e-5)

@@ -5,7 +5,6 @@ import pytest
 import torch
 from PIL import Image
 
-from inference.data import Record
 from inference.decode import ImageDecodeError, decode_image
 from inference.preprocessing import (
     MEAN,
@@ -15,7 +14,8 @@ from inference.preprocessing import (
     to_model_array,
     trim_uniform_border,
 )
-from inference.train import build_dataloaders, load_arrays
+from inference.training.data import Record, load_arrays
+from inference.training.loop import build_dataloaders
 
 
 def png_bytes(img: Image.Image) -> bytes:

@@ -11,10 +11,11 @@ from fastai.vision.all import TensorImage
 from PIL import Image, ImageDraw
 
 from inference import train
-from inference.augment import RandomGamma
-from inference.data import Record, grouped_folds, image_folds
 from inference.predictor import Predictor
 from inference.preprocessing import preprocess, to_model_array
+from inference.training import loop
+from inference.training.augment import RandomGamma
+from inference.training.data import Record, grouped_folds, image_folds
 
 
 def rec(label: str, source: str, group: str) -> Record:
@@ -29,7 +30,7 @@ def test_source_balanced_weights_give_every_class_and_every_source_within_it_equ
         + [rec("pneumonia", "nih", f"p{i}") for i in range(60)]
         + [rec("pneumonia", "paediatric", f"k{i}") for i in range(5)]
     )
-    w = train.source_balanced_weights(records)
+    w = loop.source_balanced_weights(records)
 
     def mass(pred):
         return sum(wi for wi, r in zip(w, records, strict=True) if pred(r))

@@ -25,7 +25,7 @@ def test_every_admin_list_page_opens(superuser_client, make_scored, model):
 def test_the_user_admin_shows_the_clinicians_regions(superuser_client, clinician_north):
     response = superuser_client.get(reverse("admin:auth_user_change", args=[clinician_north.pk]))
     assert response.status_code == 200
-    assert "clinician regions" in response.content.decode().lower()
+    assert "regions served" in response.content.decode().lower()
     changelist = superuser_client.get(reverse("admin:auth_user_changelist")).content.decode()
     assert "NORTH-01" in changelist
 

@@ -1,7 +1,6 @@
 """JSON API v1: shapes, authentication, region scoping, patient tokens."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from screening.models import Review, Screening
 
@@ -15,17 +14,68 @@ def token_for(screening_factory, **kw):
     return screening, token
 
 
-def test_the_regions_endpoint_lists_active_regions_with_parent_codes(api_client, regions):
+def test_the_regions_endpoint_lists_active_regions_and_which_accept_screenings(api_client, regions):
     response = api_client.get("/api/v1/regions/")
     assert response.status_code == 200
     assert response.json() == [
-        {"code": "NORTH", "name": "Northern Province", "parent": None},
-        {"code": "NORTH-01", "name": "Riverside District", "parent": "NORTH"},
-        {"code": "NORTH-02", "name": "Highland District", "parent": "NORTH"},
-        {"code": "SOUTH", "name": "Southern Province", "parent": None},
-        {"code": "SOUTH-01", "name": "Coastal District", "parent": "SOUTH"},
-        {"code": "SOUTH-02", "name": "Valley District", "parent": "SOUTH"},
+        {"code": "NORTH", "name": "Northern Province", "parent": None, "accepts_screenings": False},
+        {
+            "code": "NORTH-01",
+            "name": "Riverside District",
+            "parent": "NORTH",
+            "accepts_screenings": True,
+        },
+        {
+            "code": "NORTH-02",
+            "name": "Highland District",
+            "parent": "NORTH",
+            "accepts_screenings": True,
+        },
+        {"code": "SOUTH", "name": "Southern Province", "parent": None, "accepts_screenings": False},
+        {
+            "code": "SOUTH-01",
+            "name": "Coastal District",
+            "parent": "SOUTH",
+            "accepts_screenings": True,
+        },
+        {
+            "code": "SOUTH-02",
+            "name": "Valley District",
+            "parent": "SOUTH",
+            "accepts_screenings": True,
+        },
     ]
+
+
+def test_a_province_without_districts_accepts_screenings(api_client, regions):
+    from screening.models import Region
+
+    Region.objects.create(code="EAST", name="Eastern Province")
+    listed = {r["code"]: r["accepts_screenings"] for r in api_client.get("/api/v1/regions/").json()}
+    assert listed["EAST"] is True and listed["NORTH"] is False
+
+
+def test_every_region_the_api_marks_as_accepting_takes_a_screening_and_no_other_does(
+    api_client, regions, submission_data, upload
+):
+    listed = api_client.get("/api/v1/regions/").json()
+    for n, region in enumerate(listed):
+        payload = {**submission_data(region=region["code"], national_id=f"RG{n:06d}")}
+        response = api_client.post(
+            "/api/v1/screenings/", {**payload, "image": upload()}, format="multipart"
+        )
+        assert (response.status_code == 201) is region["accepts_screenings"], response.content
+
+
+def test_posting_to_a_province_names_the_regions_that_accept_screenings(
+    api_client, regions, submission_data, upload
+):
+    payload = {**submission_data(region="NORTH"), "image": upload()}
+    response = api_client.post("/api/v1/screenings/", payload, format="multipart")
+    assert response.status_code == 400
+    (message,) = response.json()["region"]
+    assert "NORTH-01, NORTH-02, SOUTH-01, SOUTH-02" in message
+    assert '"accepts_screenings": true' in message
 
 
 def test_the_status_endpoint_needs_the_right_token(api_client, screening_factory):
@@ -76,8 +126,10 @@ def test_the_triage_api_accepts_a_drf_token_and_lists_in_triage_order(
     high = make_scored(prob_covid=0.8)
     reviewed = make_scored(prob_covid=0.99, decision="no_finding")
     make_scored(region="SOUTH-01", prob_covid=1.0)
-    token = Token.objects.create(user=clinician_north)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    from portal.security.tokens import api_token_create
+
+    _, key = api_token_create(user=clinician_north, name="test-integration")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
     body = api_client.get("/api/v1/triage/").json()
 
@@ -191,3 +243,40 @@ def test_the_review_api_uses_csrf_for_session_clients(clinician_north, make_scor
         f"/api/v1/screenings/{screening.pk}/review/", {"decision": "no_finding"}, format="json"
     )
     assert response.status_code == 403
+
+
+def test_a_note_over_the_limit_gets_the_rules_message_from_the_api_and_the_page(
+    api_client, north_client, clinician_north, make_scored
+):
+    from django.urls import reverse
+
+    from screening import rules
+
+    expected = rules.NOTE_TOO_LONG.format(limit=rules.NOTE_MAX_LENGTH)
+    screening = make_scored()
+    note = "x" * (rules.NOTE_MAX_LENGTH + 1)
+    api_client.force_authenticate(clinician_north)
+    api = api_client.post(
+        f"/api/v1/screenings/{screening.pk}/review/",
+        {"decision": "no_finding", "note": note},
+        format="json",
+    )
+    page = north_client.post(
+        reverse("screening:review", args=[screening.pk]), {"decision": "no_finding", "note": note}
+    )
+
+    assert api.status_code == 400 and api.json()["note"] == [expected]
+    assert page.status_code == 400 and page.context["review_form"].errors["note"] == [expected]
+    assert not screening.reviews.exists()
+
+
+def test_the_triage_page_size_is_read_per_request(
+    api_client, clinician_north, make_scored, settings
+):
+    for p in (0.1, 0.2, 0.3):
+        make_scored(prob_covid=p)
+    api_client.force_authenticate(clinician_north)
+    assert len(api_client.get("/api/v1/triage/").json()["results"]) == 3  # views imported now
+    settings.TRIAGE_PAGE_SIZE = 2
+    body = api_client.get("/api/v1/triage/").json()
+    assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]

@@ -11,7 +11,8 @@ from django.urls import reverse
 from PIL import Image
 
 from inference.constants import DISPLAY_NAMES
-from screening import imaging
+from inference.pipeline import intake
+from screening import storage
 from screening.models import Heatmap, Prediction
 from screening.tasks import process_screening
 
@@ -23,10 +24,10 @@ def run_task(screening_id) -> str:
 
 
 def queued_with_image(screening_factory, data: bytes):
-    decoded = imaging.decode_upload(data)
+    decoded = intake(data, max_bytes=20 * 1024 * 1024)
     return screening_factory(
         status="queued",
-        image=imaging.store_png(decoded.png_bytes),
+        image=storage.store_png(decoded.png_bytes),
         image_width=decoded.width,
         image_height=decoded.height,
     )
@@ -37,6 +38,7 @@ def test_the_worker_stores_heatmaps_aligned_with_the_radiograph_without_changing
     sample, screening_factory, use_real_predictor, sample_bytes, media_root
 ):
     from inference.gradcam import crop_box
+    from screening.ml import get_predictor
 
     screening = queued_with_image(screening_factory, sample_bytes[sample])
 
@@ -55,16 +57,18 @@ def test_the_worker_stores_heatmaps_aligned_with_the_radiograph_without_changing
     wanted = [expected["label"]] + ([] if expected["label"] == "covid" else ["covid"])
     assert sorted(h.class_label for h in heatmaps) == sorted(wanted)
     gray = np.asarray(Image.open(media_root / screening.image.name))
-    top, bottom, left, right = crop_box(gray)
+    # The region the shipped model sees: its own margin, from its metadata (0 for the current one).
+    top, bottom, left, right = crop_box(gray, margin=get_predictor().margin)
     for heatmap in heatmaps:
         assert re.fullmatch(r"heatmaps/[0-9a-f]{32}\.png", heatmap.image.name)
         with Image.open(media_root / heatmap.image.name) as png:
-            assert (png.format, png.mode) == ("PNG", "RGBA")
+            # A palette PNG with per-entry alpha (tRNS), drawn as RGBA.
+            assert (png.format, png.mode) == ("PNG", "P") and "transparency" in png.info
             # The radiograph's own geometry (both are stretched over the same box on the page).
             assert png.size == (heatmap.width, heatmap.height) == gray.shape[::-1]
-            alpha = np.asarray(png)[..., 3]
+            alpha = np.asarray(png.convert("RGBA"))[..., 3]
         assert alpha.std() > 5, "the heatmap is constant"
-        # Heat only inside the region the model saw (borders trimmed, 6 % margins cropped).
+        # Heat only inside the region the model saw (borders trimmed, the model's margins cropped).
         assert alpha[:top].max(initial=0) == 0 and alpha[bottom:].max(initial=0) == 0
         assert alpha[:, :left].max(initial=0) == 0 and alpha[:, right:].max(initial=0) == 0
         assert alpha[top:bottom, left:right].max() > 200
@@ -81,15 +85,25 @@ def test_a_large_radiograph_gets_a_heatmap_of_the_same_shape_at_most_max_side(
     assert heatmap.width / heatmap.height == pytest.approx(380 / 312, rel=0.01)
 
 
+@pytest.mark.parametrize(
+    "where", ["inference.gradcam.gradcam_pass", "inference.gradcam.heatmap_png"]
+)
 def test_a_heatmap_failure_does_not_fail_the_screening(
-    screening_factory, use_real_predictor, sample_bytes, monkeypatch, media_files
+    where, screening_factory, use_real_predictor, sample_bytes, monkeypatch, media_files
 ):
-    def broken(**kwargs):
+    """Grad-CAM itself (in the model library) or the PNG rendering (in the worker) fails."""
+
+    def broken(*args, **kwargs):
         raise RuntimeError("simulated Grad-CAM failure")
 
-    monkeypatch.setattr("screening.explain.heatmaps_compute", broken)
+    monkeypatch.setattr(where, broken)
+    if where.endswith("gradcam_pass"):  # the predictor imported it by name
+        monkeypatch.setattr("inference.predictor.gradcam_pass", broken)
     screening = queued_with_image(screening_factory, sample_bytes["normal"])
     assert run_task(screening.pk) == "completed"
+    expected = use_real_predictor.predict(sample_bytes["normal"])
+    prediction = Prediction.objects.get(screening=screening)
+    assert prediction.probabilities == pytest.approx(expected["probabilities"], abs=1e-5)
     assert Heatmap.objects.count() == 0
     assert [p.parent.name for p in media_files()] == ["radiographs"]
 
@@ -103,10 +117,21 @@ def test_heatmaps_can_be_switched_off(
     assert Heatmap.objects.count() == 0
 
 
-def test_the_fake_predictor_gets_no_heatmaps(screening_factory, fake_predictor):
+def test_the_worker_asks_for_the_predicted_class_and_covid_and_stores_exactly_those(
+    screening_factory, fake_predictor, settings
+):
+    fake_predictor.probabilities = {"covid": 0.1, "normal": 0.2, "pneumonia": 0.7}
     screening = screening_factory(status="queued")
     assert run_task(screening.pk) == "completed"
-    assert Heatmap.objects.count() == 0
+    assert fake_predictor.explained == [("predicted", "covid")]
+    stored = Heatmap.objects.filter(prediction__screening=screening)
+    assert sorted(h.class_label for h in stored) == ["covid", "pneumonia"]
+
+    settings.INFERENCE_HEATMAPS = False
+    other = screening_factory(status="queued")
+    assert run_task(other.pk) == "completed"
+    assert fake_predictor.explained[-1] == ()
+    assert not Heatmap.objects.filter(prediction__screening=other).exists()
 
 
 # --- serving and the page ---------------------------------------------------------------------
@@ -126,7 +151,7 @@ def with_heatmaps(make_scored):
             Heatmap.objects.create(
                 prediction=screening.prediction,
                 class_label=label,
-                image=imaging.store_heatmap(rgba_png()),
+                image=storage.store_heatmap(rgba_png()),
                 width=96,
                 height=96,
             )

@@ -6,13 +6,18 @@ them, hence ``transactional_db``.
 """
 
 import datetime
+import os
+import signal
+import time
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from screening.models import Screening
+from screening.models import Prediction, Screening
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +46,12 @@ def test_an_api_submission_is_scored_by_the_worker_and_ranked_among_others(
     prediction = screening.prediction
     assert prediction.probabilities == pytest.approx(expected["probabilities"], abs=1e-5)
     assert prediction.label == expected["label"]
-    assert prediction.model_version == real_predictor.model_version
+    # The worker's default engine (INFERENCE_ENGINE=auto) is recorded beside the model.
+    import onnxruntime
+
+    assert prediction.model_version == (
+        f"{real_predictor.model_version}+onnxruntime-{onnxruntime.__version__}"
+    )
     assert prediction.priority == real_predictor.priority(prediction.prob_covid)
     assert prediction.inference_ms >= 0
     assert f"screening {created['id']} completed" in celery_worker.log_tail(400)  # not eager
@@ -90,7 +100,7 @@ def test_a_form_submission_is_scored_by_the_worker(
     assert screening.status == "completed", screening.status_reason
     expected = real_predictor.predict(sample_bytes["pneumonia"])
     assert screening.prediction.probabilities == pytest.approx(expected["probabilities"], abs=1e-5)
-    page = client.get(response["Location"]).content.decode()
+    page = client.get(response["Location"], follow=True).content.decode()
     assert "Awaiting clinician review" in page
 
 
@@ -187,3 +197,68 @@ def test_a_dicom_submitted_through_the_api_is_scored_by_the_worker_with_heatmaps
         assert served.status_code == 200 and served["Cache-Control"] == "private, no-store"
     page = clinic.get(reverse("screening:detail", args=[screening.pk])).content.decode()
     assert 'id="heat-toggle"' in page and "uploaded as DICOM" in page
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux /proc): the worker's pool processes."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _wait_until(condition, what: str, worker, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}; worker log:\n{worker.log_tail()}")
+        time.sleep(0.02)
+    return value
+
+
+def test_a_worker_process_killed_mid_task_is_taken_over_by_the_redelivered_task(
+    celery_worker, regions, submission_data, upload, sample_bytes
+):
+    """SIGKILL the pool process while it holds the claim (``processing``): the message comes back
+    (acks_late, reject_on_worker_lost) and the redelivered task takes the claim over at once,
+    instead of skipping a ``processing`` row forever. Exactly one Prediction results."""
+    import psycopg2
+
+    db = connection.settings_dict
+    blocker = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"] or None, port=db["PORT"] or None
+    )
+    try:
+        with blocker.cursor() as cursor:
+            # Block the worker's completing step (it writes the Prediction) but neither the claim
+            # nor reads: EXCLUSIVE conflicts with SELECT ... FOR UPDATE and INSERT only. The
+            # worker is then stopped between its claim and its result, however fast it is.
+            cursor.execute(f"LOCK TABLE {Prediction._meta.db_table} IN EXCLUSIVE MODE")
+            created = submit_api(submission_data, upload, sample_bytes["covid"])
+            sid = created["id"]
+
+            def worker_waits() -> bool:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh view inside a transaction
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                return cursor.fetchone()[0] > 0
+
+            _wait_until(worker_waits, "the worker to reach its result", celery_worker)
+            status = Screening.objects.filter(pk=sid).values_list("status", flat=True).first()
+            assert status == "processing", status
+            pool = _children(celery_worker.process.pid)
+            assert pool, "no pool process to kill"
+            for pid in pool:
+                os.kill(pid, signal.SIGKILL)
+        blocker.rollback()  # the redelivered task may now write its result
+    finally:
+        blocker.close()
+    screening = celery_worker.wait_for_status(sid, timeout=120)
+
+    assert screening.status == "completed", screening.status_reason
+    assert screening.attempts == 2  # the killed attempt, then the redelivered one
+    assert Prediction.objects.filter(screening_id=sid).count() == 1
+    log = celery_worker.log_tail(800)
+    assert "signal 9" in log or "WorkerLostError" in log, log

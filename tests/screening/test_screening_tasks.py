@@ -1,15 +1,22 @@
-"""The Celery task and the processing service, run in-process (no broker)."""
+"""The Celery task and the processing service, run in-process (no broker), and the claim under
+real concurrency (two PostgreSQL connections)."""
+
+import datetime
+import threading
+import time
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection, connections, transaction
+from django.utils import timezone
 
-from screening import services
-from screening.models import Prediction, Screening
+from screening import storage
+from screening.models import Heatmap, Prediction, Screening
+from screening.services import processing
 from screening.tasks import process_screening
 
 
-def run_task(screening_id) -> str:
-    return process_screening.apply(args=[str(screening_id)]).get()
+def run_task(screening_id, task_id=None) -> str:
+    return process_screening.apply(args=[str(screening_id)], task_id=task_id).get()
 
 
 def test_the_task_is_declared_for_the_inference_queue_with_late_acks():
@@ -50,13 +57,105 @@ def test_a_second_delivery_of_the_same_message_is_a_no_op(screening_factory, fak
     assert Screening.objects.get(pk=screening.pk).attempts == 1
 
 
+# --- the claim under concurrency ----------------------------------------------------------------
+def _waiting_for_locks(minimum: int, timeout: float = 20.0) -> None:
+    """Block until ``minimum`` other sessions wait for a lock (they are inside their UPDATE)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh view inside a transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= minimum:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"fewer than {minimum} claims reached the database")
+            time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_only_one_of_two_concurrent_claims_wins(screening_factory):
+    """Two threads (two PostgreSQL connections) claim the same row at the same moment.
+
+    The test holds the row lock while both claims start, so both are inside the database before
+    either can finish: a read-then-save claim would see ``queued`` twice and both would win.
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL), see make test")
     screening = screening_factory(status="queued")
-    assert services.screening_claim(screening_id=screening.pk) is True
-    assert services.screening_claim(screening_id=screening.pk) is False
+    results: list[bool] = []
+    start = threading.Barrier(3)
+
+    def claim(owner: str) -> None:
+        try:
+            start.wait()
+            results.append(processing.screening_claim(screening_id=screening.pk, owner=owner))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim, args=(f"task-{n}",)) for n in range(2)]
+    with transaction.atomic():
+        Screening.objects.select_for_update().get(pk=screening.pk)
+        for thread in threads:
+            thread.start()
+        start.wait()
+        _waiting_for_locks(2)
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results) == [False, True]
+    claimed = Screening.objects.get(pk=screening.pk)
+    assert claimed.status == "processing" and claimed.attempts == 1
+    assert claimed.claimed_by in ("task-0", "task-1")
+
+
+# --- taking over a dead attempt's claim ---------------------------------------------------------
+def test_a_redelivered_task_takes_over_its_own_claim_with_one_prediction(
+    screening_factory, fake_predictor
+):
+    """The worker child died after claiming: the same message (same task id) comes back."""
+    screening = screening_factory(status="queued")
+    assert processing.screening_claim(screening_id=screening.pk, owner="task-1")
+
+    assert run_task(screening.pk, task_id="task-1") == "completed"
+
+    screening.refresh_from_db()
+    assert screening.attempts == 2
+    assert Prediction.objects.filter(screening=screening).count() == 1
+
+
+def test_another_task_does_not_take_over_a_fresh_claim(screening_factory, fake_predictor):
+    screening = screening_factory(status="queued")
+    assert processing.screening_claim(screening_id=screening.pk, owner="task-1")
+
+    assert run_task(screening.pk, task_id="task-2") == "skipped"
+
     assert Screening.objects.get(pk=screening.pk).status == "processing"
+    assert fake_predictor.calls == 0
 
 
+def test_any_task_takes_over_a_claim_older_than_the_hard_time_limit(
+    screening_factory, fake_predictor, settings
+):
+    screening = screening_factory(status="queued")
+    assert processing.screening_claim(screening_id=screening.pk, owner="task-1")
+    old = timezone.now() - datetime.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    Screening.objects.filter(pk=screening.pk).update(processing_started_at=old)
+
+    assert run_task(screening.pk, task_id="task-2") == "completed"
+    assert Prediction.objects.filter(screening=screening).count() == 1
+
+
+def test_a_finished_screening_is_never_taken_over(screening_factory, fake_predictor):
+    screening = screening_factory(status="queued")
+    assert run_task(screening.pk, task_id="task-1") == "completed"
+    assert run_task(screening.pk, task_id="task-1") == "skipped"
+    assert fake_predictor.calls == 1
+
+
+# --- failures -----------------------------------------------------------------------------------
 def test_an_unreadable_stored_image_ends_as_failed_with_a_reason(
     screening_factory, fake_predictor, media_root
 ):
@@ -82,11 +181,21 @@ def test_a_missing_stored_image_ends_as_failed(screening_factory, fake_predictor
     )
 
 
+def test_an_invalid_model_output_ends_as_failed(screening_factory, fake_predictor):
+    fake_predictor.probabilities = {"covid": 0.9, "normal": 0.9, "pneumonia": 0.9}
+    screening = screening_factory(status="queued")
+    assert run_task(screening.pk) == "failed"
+    assert Screening.objects.get(pk=screening.pk).status_reason == (
+        "The model returned no valid result."
+    )
+    assert not Prediction.objects.exists() and not Heatmap.objects.exists()
+
+
 def test_a_transient_error_is_retried_and_then_succeeds(
     screening_factory, fake_predictor, monkeypatch
 ):
     screening = screening_factory(status="queued")
-    real_process = services.screening_process
+    real_process = processing.screening_process
     calls = []
 
     def flaky(*, screening_id):
@@ -95,7 +204,7 @@ def test_a_transient_error_is_retried_and_then_succeeds(
             raise OperationalError("server closed the connection unexpectedly")
         return real_process(screening_id=screening_id)
 
-    monkeypatch.setattr("screening.services.screening_process", flaky)
+    monkeypatch.setattr("screening.services.processing.screening_process", flaky)
     monkeypatch.setattr("screening.tasks.retry_countdown", lambda retries: 0)
 
     process_screening.apply(args=[str(screening.pk)])
@@ -106,6 +215,36 @@ def test_a_transient_error_is_retried_and_then_succeeds(
     assert screening.attempts == 2
 
 
+def test_a_retry_whose_claim_could_not_be_released_takes_its_own_claim_over(
+    screening_factory, fake_predictor, monkeypatch
+):
+    """PostgreSQL went away mid-task: the claim stays ``processing`` (the release failed too);
+    the retry (same task id) must finish it instead of skipping it."""
+    screening = screening_factory(status="queued")
+    real_process = processing.screening_process
+    calls = []
+
+    def flaky(*, screening_id):
+        calls.append(screening_id)
+        if len(calls) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+        return real_process(screening_id=screening_id)
+
+    def release_fails(*, screening_id):
+        raise OperationalError("the database system is starting up")
+
+    monkeypatch.setattr("screening.services.processing.screening_process", flaky)
+    monkeypatch.setattr("screening.services.processing.screening_release", release_fails)
+    monkeypatch.setattr("screening.tasks.retry_countdown", lambda retries: 0)
+
+    process_screening.apply(args=[str(screening.pk)])
+
+    screening.refresh_from_db()
+    assert len(calls) == 2
+    assert screening.status == "completed" and screening.attempts == 2
+    assert Prediction.objects.filter(screening=screening).count() == 1
+
+
 def test_a_persistent_transient_error_gives_up_as_failed(
     screening_factory, fake_predictor, monkeypatch
 ):
@@ -114,7 +253,7 @@ def test_a_persistent_transient_error_gives_up_as_failed(
     def down(*, screening_id):
         raise OperationalError("database is down")
 
-    monkeypatch.setattr("screening.services.screening_process", down)
+    monkeypatch.setattr("screening.services.processing.screening_process", down)
     monkeypatch.setattr("screening.tasks.retry_countdown", lambda retries: 0)
 
     process_screening.apply(args=[str(screening.pk)])
@@ -127,11 +266,10 @@ def test_a_persistent_transient_error_gives_up_as_failed(
 def test_the_real_model_result_is_stored_as_is(
     screening_factory, use_real_predictor, sample_bytes, media_root
 ):
-    from screening import imaging
+    from inference.pipeline import intake
 
-    decoded = imaging.decode_upload(sample_bytes["covid"])
-    name = imaging.store_png(decoded.png_bytes)
-    screening = screening_factory(status="queued", image=name)
+    upload = intake(sample_bytes["covid"], max_bytes=20 * 1024 * 1024)
+    screening = screening_factory(status="queued", image=storage.store_png(upload.png_bytes))
 
     assert run_task(screening.pk) == "completed"
 
@@ -142,3 +280,29 @@ def test_the_real_model_result_is_stored_as_is(
     assert prediction.model_version == use_real_predictor.model_version
     assert prediction.weights_sha256 == use_real_predictor.weights_sha256
     assert prediction.priority == use_real_predictor.priority(expected["probabilities"]["covid"])
+
+
+def test_a_new_result_is_banded_by_its_regions_confirmed_thresholds(
+    screening_factory, fake_predictor, regions, superuser
+):
+    from dashboard.models import RegionBandThreshold
+
+    # The model's own band for 0.62 is "medium"; NORTH-01's administrator confirmed high >= 0.5.
+    RegionBandThreshold.objects.create(
+        region=regions["NORTH-01"],
+        high=0.5,
+        medium=0.2,
+        model_version=fake_predictor.model_version,
+        based_on_reviewed=250,
+        based_on_positive=40,
+        expected_sensitivity=0.95,
+        expected_specificity=0.7,
+        created_by=superuser,
+    )
+    north = screening_factory(status="queued", region=regions["NORTH-01"])
+    south = screening_factory(status="queued", region=regions["SOUTH-01"])
+
+    assert run_task(north.pk) == "completed" and run_task(south.pk) == "completed"
+
+    assert Prediction.objects.get(screening=north).priority == "high"
+    assert Prediction.objects.get(screening=south).priority == fake_predictor.priority(0.62)

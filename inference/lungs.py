@@ -1,0 +1,187 @@
+"""Lung fields: a small U-Net that finds the lungs, and the crop to their box.
+
+lungs = LungFinder.load()            # shipped weights, sha256 verified, loaded once
+lungs.box(gray)                      # (top, bottom, left, right) on the image, or None
+lungs.crop(gray)                     # the image cropped to the lungs' box plus a margin
+
+The classifier's preprocessing calls ``crop`` before its own resize when a model was trained
+with the lung crop (its metadata says so), in training and serving alike. A film where no lungs
+are found is returned uncropped and ``box`` gives ``None``: the caller flags it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+LUNG_WEIGHTS = Path(__file__).resolve().parent / "weights" / "lungs.safetensors"
+LUNG_INPUT_SIZE = 128
+# Fraction of the lungs' box added on every side: keeps the costophrenic angles and apices that a
+# slightly short mask would cut, and some mediastinum.
+LUNG_MARGIN = 0.08
+# Below this share of the image the mask is noise, not lungs.
+MIN_LUNG_AREA = 0.05
+# A (nearly) flat image has nothing to segment: per-image z-scoring would turn it into zeros, on
+# which the network still paints a blob.
+FLAT_STD = 4.0
+
+
+class LungWeightsError(RuntimeError):
+    """The lung model's weights are missing, altered, or do not match their metadata."""
+
+
+def _double_conv(ni: int, nf: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(ni, nf, 3, padding=1, bias=False),
+        nn.BatchNorm2d(nf),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(nf, nf, 3, padding=1, bias=False),
+        nn.BatchNorm2d(nf),
+        nn.ReLU(inplace=True),
+    )
+
+
+class LungUNet(nn.Module):
+    """U-Net (Ronneberger et al., 2015) with widths 8..128 over five levels: ~0.49 M parameters."""
+
+    def __init__(self, *, base: int = 8, levels: int = 5) -> None:
+        super().__init__()
+        widths = [base * 2**i for i in range(levels)]
+        self.down = nn.ModuleList(
+            _double_conv(ni, nf) for ni, nf in zip([1, *widths[:-1]], widths, strict=True)
+        )
+        self.up = nn.ModuleList(
+            _double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(levels - 1))
+        )
+        self.out = nn.Conv2d(widths[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else nn.functional.max_pool2d(x, 2))
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
+            x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear")
+            x = block(torch.cat([x, skip], dim=1))
+        return self.out(x)  # logits [n, 1, h, w]
+
+
+def lung_input(gray: np.ndarray, *, size: int = LUNG_INPUT_SIZE) -> torch.Tensor:
+    """Grey uint8 image -> the U-Net's input [1, size, size]: squash-resized, per-image z-scored
+    (exposure differs by source; the lungs' shape should not depend on it)."""
+    small = Image.fromarray(np.ascontiguousarray(gray, dtype=np.uint8), mode="L").resize(
+        (size, size), Image.Resampling.BILINEAR
+    )
+    x = torch.from_numpy(np.asarray(small, dtype=np.float32) / 255.0)
+    return ((x - x.mean()) / (x.std() + 1e-3)).unsqueeze(0)
+
+
+def mask_box(
+    mask: np.ndarray, *, min_area: float = MIN_LUNG_AREA
+) -> tuple[float, float, float, float] | None:
+    """Box (top, bottom, left, right, as fractions of the mask's side) of the two largest
+    connected components of a boolean mask, or None when they cover less than ``min_area``."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    if not n:
+        return None
+    sizes = ndimage.sum_labels(mask, labels, index=range(1, n + 1))
+    keep = np.isin(labels, 1 + np.argsort(sizes)[::-1][:2])
+    if keep.mean() < min_area:
+        return None
+    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
+    h, w = mask.shape
+    return rows[0] / h, (rows[-1] + 1) / h, cols[0] / w, (cols[-1] + 1) / w
+
+
+def expand_box(
+    box: tuple[float, float, float, float], shape: tuple[int, int], *, margin: float = LUNG_MARGIN
+) -> tuple[int, int, int, int]:
+    """Fractional box -> pixel box on an image of ``shape``, grown by ``margin`` of its size."""
+    top, bottom, left, right = box
+    h, w = shape
+    dy, dx = (bottom - top) * margin, (right - left) * margin
+    return (
+        max(0, round((top - dy) * h)),
+        min(h, round((bottom + dy) * h)),
+        max(0, round((left - dx) * w)),
+        min(w, round((right + dx) * w)),
+    )
+
+
+def lung_cropped(image, finder: LungFinder) -> Image.Image:
+    """Image bytes or PIL image -> its 8-bit grey image cropped to the lungs' box (uncropped when
+    no lungs are found). The classifier's preprocessing continues from this image."""
+    from inference.preprocessing import load_grayscale
+
+    gray = np.asarray(load_grayscale(image), dtype=np.uint8)
+    return Image.fromarray(np.ascontiguousarray(finder.crop(gray)), mode="L")
+
+
+@dataclass
+class LungFinder:
+    model: LungUNet
+    metadata: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> LungFinder:
+        from safetensors.torch import load_file
+
+        from inference.export import sha256_file
+
+        weights = Path(path) if path else LUNG_WEIGHTS
+        meta_path = weights.with_suffix(".json")
+        if not weights.is_file() or not meta_path.is_file():
+            raise LungWeightsError(f"missing {weights} or its metadata {meta_path.name}")
+        metadata = json.loads(meta_path.read_text())
+        if sha256_file(weights) != metadata.get("weights_sha256"):
+            raise LungWeightsError(f"{weights.name}: sha256 does not match its metadata")
+        model = LungUNet(**metadata.get("architecture_args", {}))
+        model.load_state_dict(load_file(str(weights), device="cpu"), strict=True)
+        return cls(model=model.eval(), metadata=metadata)
+
+    @property
+    def version(self) -> str:
+        return self.metadata["model_version"]
+
+    @property
+    def input_size(self) -> int:
+        return int(self.metadata.get("input_size", LUNG_INPUT_SIZE))
+
+    def probabilities(self, gray: np.ndarray) -> np.ndarray:
+        """Lung probability per pixel of the U-Net's ``input_size`` grid."""
+        with torch.inference_mode():
+            logits = self.model(lung_input(gray, size=self.input_size).unsqueeze(0))
+        return torch.sigmoid(logits)[0, 0].numpy()
+
+    def mask(self, gray: np.ndarray) -> np.ndarray:
+        return self.probabilities(gray) > float(self.metadata.get("threshold", 0.5))
+
+    def box(
+        self, gray: np.ndarray, *, margin: float | None = None
+    ) -> tuple[int, int, int, int] | None:
+        """Pixel box (top, bottom, left, right) of the lungs plus margin, or None if none found."""
+        if float(np.asarray(gray).std()) < FLAT_STD:
+            return None
+        found = mask_box(
+            self.mask(gray), min_area=float(self.metadata.get("min_area", MIN_LUNG_AREA))
+        )
+        if found is None:
+            return None
+        m = float(self.metadata.get("margin", LUNG_MARGIN)) if margin is None else margin
+        return expand_box(found, gray.shape, margin=m)
+
+    def crop(self, gray: np.ndarray) -> np.ndarray:
+        box = self.box(gray)
+        if box is None:
+            return gray
+        top, bottom, left, right = box
+        return gray[top:bottom, left:right]

@@ -1,0 +1,67 @@
+"""What a weights file's JSON metadata says, checked in one place (torch-free).
+
+    metadata = read_metadata(weights_path)   # sha256, class order, preprocessing version checked
+    priority_band(p_covid, high=..., medium=...)   # the triage band from the stored thresholds
+
+Torch-free at import (training's metrics and the CLIs can use ``priority_band``). Every
+``Predictor.load`` goes through ``read_metadata``; anything that loads other artefacts
+beside the weights (calibration, ensembles) should add its checks here, next to these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from inference.constants import CLASSES
+
+
+class WeightsIntegrityError(RuntimeError):
+    """The weights file is missing, altered, or does not match its metadata."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def metadata_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def read_metadata(weights: Path) -> dict[str, Any]:
+    """The metadata beside ``weights``, after checking that it describes this file and this code."""
+    from inference.preprocessing import PREPROCESSING_VERSION  # torch: imported only when loading
+
+    meta_path = metadata_path(weights)
+    if not weights.is_file() or not meta_path.is_file():
+        raise WeightsIntegrityError(f"missing {weights} or its metadata {meta_path.name}")
+    metadata = json.loads(meta_path.read_text())
+    digest = sha256_file(weights)
+    if digest != metadata.get("weights_sha256"):
+        raise WeightsIntegrityError(
+            f"{weights.name}: sha256 {digest[:12]}... does not match the metadata's "
+            f"{str(metadata.get('weights_sha256'))[:12]}..."
+        )
+    if tuple(metadata["classes"]) != CLASSES:
+        raise WeightsIntegrityError(f"class order {metadata['classes']} != {list(CLASSES)}")
+    if str(metadata["preprocessing"]["version"]) != PREPROCESSING_VERSION:
+        raise WeightsIntegrityError(
+            f"weights expect preprocessing v{metadata['preprocessing']['version']}, "
+            f"this code implements v{PREPROCESSING_VERSION}"
+        )
+    return metadata
+
+
+def priority_band(covid_probability: float, *, high: float, medium: float) -> str:
+    """ "high" / "medium" / "low" for a COVID-19 probability and the model's two thresholds."""
+    if covid_probability >= high:
+        return "high"
+    if covid_probability >= medium:
+        return "medium"
+    return "low"

@@ -1,0 +1,188 @@
+"""The one entry point into the model library, for the portal and the command-line tools alike.
+
+Intake (web request; torch-free, ~20 ms plus decoding)::
+
+    upload = intake(data, max_bytes=20 * 1024 * 1024)
+    upload.png_bytes, upload.dicom_bytes, upload.kind, upload.notes, upload.quality_flags
+    # ImageDecodeError (unreadable, refused, too large) or NotAChestXray (the gate) otherwise
+
+Analysis (worker; loads torch)::
+
+    predictor = load_predictor()                       # once per process
+    image = decode_stored(stored_png_bytes)
+    analysis = predictor.analyse(image, explain=("predicted", "covid"))
+    analysis.probabilities, .label, .priority, .model_version, .heatmaps["covid"]
+    rendered = render_heatmap(analysis.heatmaps["covid"], max_side=1024)   # RGBA PNG bytes
+
+``Predictor.analyse`` preprocesses the image once and runs one forward pass: the probabilities
+and the Grad-CAM maps come from the same pass. The maps are already on the decoded image's
+geometry (transparent outside the part the model saw), so a stored heatmap lies over the stored
+radiograph when both are stretched to the same box.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from inference.decode import decode_image, decode_upload
+from inference.intake_types import ImageDecodeError, Kind
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from inference.intake_types import DecodedImage
+    from inference.predictor import Predictor
+
+__all__ = [
+    "GATE_NOT_CHECKED",
+    "PREDICTED",
+    "Analysis",
+    "DecodedUpload",
+    "ImageDecodeError",
+    "NotAChestXray",
+    "RenderedHeatmap",
+    "decode_stored",
+    "intake",
+    "load_predictor",
+    "render_heatmap",
+]
+
+logger = logging.getLogger(__name__)
+
+# Quality flag of an image the gate itself failed on: accepted, and the clinician is told.
+GATE_NOT_CHECKED = "not checked by the image gate"
+# In ``Predictor.analyse(explain=...)``: whatever class the model predicts.
+PREDICTED = "predicted"
+
+
+class NotAChestXray(ImageDecodeError):
+    """The chest X-ray gate refused a decodable image; ``code`` is the gate's reason key."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class DecodedUpload:
+    """An accepted upload, ready to store: nothing in it is the raw upload itself."""
+
+    image: Image.Image = field(repr=False)  # 8-bit grey ("L"): what the model will see
+    kind: Kind
+    png_bytes: bytes = field(repr=False)  # lossless re-encoding of ``image``
+    dicom_bytes: bytes | None = field(default=None, repr=False)  # de-identified (DICOM only)
+    notes: tuple[str, ...] = ()  # decoder's plain-language notes (e.g. burned-in annotations)
+    quality_flags: tuple[str, ...] = ()  # the gate's low-quality flags ("too dark", ...)
+
+    @property
+    def width(self) -> int:
+        return self.image.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.image.size[1]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The model's reading of one image."""
+
+    probabilities: dict[str, float]
+    label: str
+    priority: str  # "high" | "medium" | "low" (the model's stored thresholds)
+    model_version: str
+    weights_sha256: str
+    inference_ms: int
+    # Grad-CAM per requested class, float32 in [0, 1] on the decoded image's geometry.
+    heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class RenderedHeatmap:
+    png_bytes: bytes = field(repr=False)  # RGBA: colour = heat, alpha grows with heat
+    width: int
+    height: int
+
+
+# --------------------------------------------------------------------------- intake
+def intake(data: bytes, *, max_bytes: int) -> DecodedUpload:
+    """Decode an upload by its content (PNG/JPEG/DICOM), gate it, re-encode it for storage.
+
+    Raises ``ImageDecodeError`` (unreadable, refused, over ``max_bytes``, lateral DICOM ...) or
+    its subclass ``NotAChestXray``; ``str(error)`` is the message for the person uploading.
+    """
+    decoded = decode_upload(data, max_bytes=max_bytes)
+    dicom_bytes = None
+    if decoded.kind == "dicom":
+        from inference.dicom import to_bytes
+
+        if decoded.dicom_dataset is None:  # the library always de-identifies; never store raw
+            raise ImageDecodeError("The DICOM file could not be de-identified.")
+        dicom_bytes = to_bytes(decoded.dicom_dataset)
+    flags = _gate(decoded)
+    buffer = io.BytesIO()
+    decoded.image.save(buffer, format="PNG", optimize=False)
+    return DecodedUpload(
+        image=decoded.image,
+        kind=decoded.kind,
+        png_bytes=buffer.getvalue(),
+        dicom_bytes=dicom_bytes,
+        notes=tuple(decoded.warnings or ()),
+        quality_flags=flags,
+    )
+
+
+def _gate(decoded: DecodedImage) -> tuple[str, ...]:
+    """The gate's quality flags; ``NotAChestXray`` for what is clearly not a chest film."""
+    try:
+        from inference.gate import assess_decoded
+
+        result = assess_decoded(decoded)
+    except Exception:  # noqa: BLE001 - a gate bug must not lose a decodable radiograph
+        logger.exception("chest X-ray gate failed; image accepted unchecked")
+        return (GATE_NOT_CHECKED,)
+    if not result.accepted:
+        raise NotAChestXray(
+            result.reason or "This does not look like a chest X-ray.", code=result.code or "other"
+        )
+    return tuple(result.quality_flags)
+
+
+def decode_stored(data: bytes) -> Image.Image:
+    """A stored (already accepted) image's bytes -> the 8-bit grey image ``analyse`` takes."""
+    return decode_image(data)
+
+
+# --------------------------------------------------------------------------- analysis
+def load_predictor(
+    path: str | None = None,
+    *,
+    device: str = "auto",
+    engine: str = "eager",
+    threads: int | None = None,
+    engine_cache: str | None = None,
+) -> Predictor:
+    """The model (shipped weights unless ``path``), sha256-checked; imports torch.
+
+    ``engine``/``threads``/``engine_cache``: see ``Predictor.load`` (inference/engines.py)."""
+    from inference.predictor import Predictor
+
+    return Predictor.load(
+        path, device=device, engine=engine, threads=threads, engine_cache=engine_cache
+    )
+
+
+def render_heatmap(heat: np.ndarray, *, max_side: int) -> RenderedHeatmap:
+    """An ``Analysis.heatmaps`` map as an RGBA PNG, longest side at most ``max_side``."""
+    from inference.gradcam import heatmap_png, resize_heat
+
+    height, width = heat.shape
+    scale = min(1.0, max_side / max(height, width))
+    shape = max(1, round(height * scale)), max(1, round(width * scale))
+    if shape != heat.shape:
+        heat = resize_heat(heat, shape)
+    return RenderedHeatmap(png_bytes=heatmap_png(heat), width=shape[1], height=shape[0])

@@ -1,0 +1,52 @@
+"""Which recipe a run is: its variant options and the signature that decides checkpoint reuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inference.preprocessing import MARGIN, PREPROCESSING_VERSION
+from inference.training.data import manifest_sha256
+
+VARIANT_DEFAULTS = {
+    "aug": "standard",
+    "sampling": "class-weights",
+    "mixup": 0.0,
+    "label_smoothing": 0.0,
+    "margin": MARGIN,
+    "equalize": "global",
+    "exclude_source": [],
+    "split": "groups",
+    "norm": "project",
+    "eval_data": [],
+    "lungs": None,
+    "views": None,
+}
+
+
+def variant_options(args) -> dict:
+    options = {k: getattr(args, k, VARIANT_DEFAULTS[k]) for k in VARIANT_DEFAULTS}
+    options["eval_data"] = [str(d) for d in options["eval_data"]]
+    options["views"] = options["views"] and Path(options["views"]).name
+    if options["lungs"] is not None:  # the lung model is part of the recipe: name its version
+        from inference.lungs import LungFinder
+
+        options["lungs"] = LungFinder.load(options["lungs"]).version
+    return options
+
+
+def run_signature(args) -> dict:
+    """What must match for a saved fold or final model to be reused instead of retrained."""
+    # Variant options enter only when changed, so checkpoints made before they existed still match.
+    changed = {k: v for k, v in variant_options(args).items() if v != VARIANT_DEFAULTS[k]}
+    return changed | {
+        "epochs": args.epochs,
+        "size": args.size,
+        "bs": args.bs,
+        "lr": args.lr,
+        "seed": args.seed,
+        "augment": not args.no_augment,
+        "limit": args.limit,
+        "folds": args.folds,
+        "preprocessing": PREPROCESSING_VERSION,
+        "data": manifest_sha256(args.data),
+    }

@@ -1,0 +1,150 @@
+"""The recipe table of issue 9: one row per source-grouped CV, and the declared ship rule applied.
+
+    python -m scripts.recipe_table          # reads reports/recipes/*/report.json, writes table.md/json
+
+The rule (reports/recipes/SHIP_RULE.md, declared before any result): among recipes whose cxr3
+out-of-fold accuracy is at least the baseline row's, the highest held-out balanced accuracy
+(``class_balanced_accuracy``) wins; ties within 0.5 points go to the simpler recipe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "reports" / "recipes"
+BASELINE = "baseline"
+TIE = 0.005
+
+
+def pct(v) -> str:
+    return "" if v is None else f"{100 * v:.1f}"
+
+
+def auc(v) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+def row(name: str, report: dict) -> dict:
+    pooled, held = report["pooled_out_of_fold"], report["held_out_sources"]["summary"]
+    per_source = report["held_out_sources"]["per_source"]
+    prov = report["provenance"]
+    return {
+        "recipe": name,
+        "cxr3_accuracy": pooled["accuracy"],
+        "cxr3_balanced_accuracy": pooled["balanced_accuracy"],
+        "cxr3_covid_sensitivity": pooled["covid"]["sensitivity"],
+        "cxr3_covid_auc": pooled["roc_auc"]["covid"],
+        "cxr3_covid_in_high": report["cxr3_bands"]["high"]["covid_in_band"],
+        "cxr3_non_covid_flagged_high": report["cxr3_bands"]["high"]["non_covid_flagged"],
+        "held_out_balanced_accuracy": held["class_balanced_accuracy"],
+        "mean_source_balanced_accuracy": held["mean_balanced_accuracy"],
+        "min_class_recall": held["min_class_recall"],
+        "min_covid_auc": held["min_covid_auc"],
+        "min_covid_in_high": held["min_covid_in_high"],
+        "max_non_covid_flagged_high": held["max_non_covid_flagged_high"],
+        "per_source": {s: r["balanced_accuracy"] for s, r in per_source.items()},
+        "variant": prov.get("variant", {}),
+        "epochs": prov["epochs"],
+        "input_size": prov["input_size"],
+        "command": prov["command"],
+    }
+
+
+def complexity(r: dict) -> tuple:
+    v = r["variant"]
+    trained_elsewhere = not v.get("eval_data")  # multi-source training adds data
+    return (
+        int(trained_elsewhere),
+        int(v.get("sampling") not in (None, "none")),
+        int(bool(v.get("lungs"))),
+        int(bool(v.get("mixup"))),
+        r["input_size"],
+    )
+
+
+def ship(rows: list[dict]) -> dict:
+    base = next((r for r in rows if r["recipe"] == BASELINE), None)
+    if base is None:
+        return {"winner": None, "why": "no baseline row yet"}
+    eligible = [r for r in rows if r["cxr3_accuracy"] >= base["cxr3_accuracy"]]
+    best = max(r["held_out_balanced_accuracy"] for r in eligible)
+    tied = [r for r in eligible if r["held_out_balanced_accuracy"] >= best - TIE]
+    winner = min(tied, key=complexity)
+    return {
+        "winner": winner["recipe"],
+        "eligible": [r["recipe"] for r in eligible],
+        "baseline_cxr3_accuracy": base["cxr3_accuracy"],
+        "best_held_out_balanced_accuracy": best,
+        "tied_within_0.5_points": [r["recipe"] for r in tied],
+        "why": f"cxr3 accuracy >= the baseline's {100 * base['cxr3_accuracy']:.1f}%, then the best "
+        f"held-out balanced accuracy ({100 * best:.1f}%)",
+    }
+
+
+def collect(recipes: Path | None = None) -> list[dict]:
+    rows = []
+    for path in sorted((recipes or RECIPES).glob("*/report.json")):
+        report = json.loads(path.read_text())
+        if report.get("kind") == "source-grouped-cv":
+            rows.append(row(path.parent.name, report))
+    rows.sort(key=lambda r: (r["recipe"] != BASELINE, r["recipe"]))
+    return rows
+
+
+def render(rows: list[dict], decision: dict) -> str:
+    lines = [
+        "# Recipes (source-grouped 5-fold CV; cxr3 out-of-fold, held-out sources per single fold "
+        "model)",
+        "",
+        "| recipe | cxr3 accuracy | cxr3 balanced | cxr3 COVID-19 sens. | cxr3 COVID-19 AUC | "
+        "**held-out balanced accuracy** (rule) | mean of sources' balanced acc. | lowest class "
+        "recall | lowest COVID-19 AUC | COVID-19 in high: cxr3 / lowest source | non-COVID "
+        "flagged high: cxr3 / highest source |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['recipe']} | {pct(r['cxr3_accuracy'])} | {pct(r['cxr3_balanced_accuracy'])} | "
+            f"{pct(r['cxr3_covid_sensitivity'])} | {r['cxr3_covid_auc']:.3f} | "
+            f"**{pct(r['held_out_balanced_accuracy'])}** | "
+            f"{pct(r['mean_source_balanced_accuracy'])} | {pct(r['min_class_recall'])} | "
+            f"{auc(r['min_covid_auc'])} | "
+            f"{pct(r['cxr3_covid_in_high'])} / {pct(r['min_covid_in_high'])} | "
+            f"{pct(r['cxr3_non_covid_flagged_high'])} / {pct(r['max_non_covid_flagged_high'])} |"
+        )
+    sources = sorted({s for r in rows for s in r["per_source"]})
+    lines += [
+        "",
+        "Balanced accuracy per held-out source (%; one-class source: its own-class recall):",
+        "",
+        "| recipe | " + " | ".join(sources) + " |",
+        "| --- |" + " --- |" * len(sources),
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['recipe']} | " + " | ".join(pct(r["per_source"].get(s)) for s in sources) + " |"
+        )
+    lines += ["", "Commands:", ""]
+    lines += [f"- {r['recipe']}: `{r['command']}`" for r in rows]
+    lines += [
+        "",
+        f"Ship rule (SHIP_RULE.md): eligible {decision.get('eligible')}; winner "
+        f"**{decision['winner']}** ({decision.get('why', '')}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    rows = collect()
+    decision = ship(rows)
+    (RECIPES / "table.json").write_text(json.dumps({"rows": rows, "ship": decision}, indent=2))
+    (RECIPES / "table.md").write_text(render(rows, decision))
+    print(render(rows, decision))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

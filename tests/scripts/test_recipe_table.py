@@ -1,0 +1,84 @@
+"""The recipe table applies the ship rule declared in reports/recipes/SHIP_RULE.md."""
+
+import json
+
+import pytest
+
+from scripts import recipe_table as rt
+
+
+def report(cxr3_accuracy, held_out, *, variant=None, size=128):
+    band = {"covid_in_band": 0.9, "non_covid_flagged": 0.3}
+    return {
+        "kind": "source-grouped-cv",
+        "pooled_out_of_fold": {
+            "accuracy": cxr3_accuracy,
+            "balanced_accuracy": cxr3_accuracy,
+            "covid": {"sensitivity": 0.8},
+            "roc_auc": {"covid": 0.95},
+        },
+        "cxr3_bands": {"high": band},
+        "held_out_sources": {
+            "summary": {
+                "class_balanced_accuracy": held_out,
+                "mean_balanced_accuracy": held_out,
+                "min_class_recall": 0.1,
+                "min_covid_auc": 0.6,
+                "min_covid_in_high": 0.8,
+                "max_non_covid_flagged_high": 0.9,
+            },
+            "per_source": {"openist": {"balanced_accuracy": held_out}},
+        },
+        "provenance": {
+            "variant": variant or {},
+            "epochs": 8,
+            "input_size": size,
+            "command": "python -m inference.train ...",
+        },
+    }
+
+
+@pytest.fixture
+def recipes(tmp_path, monkeypatch):
+    monkeypatch.setattr(rt, "RECIPES", tmp_path)
+
+    def write(name, rep):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(rep))
+
+    return write
+
+
+def decide():
+    return rt.ship(rt.collect())
+
+
+def test_a_recipe_below_the_baselines_cxr3_accuracy_cannot_ship_however_good_elsewhere(recipes):
+    recipes("baseline", report(0.80, 0.30, variant={"eval_data": ["x"]}))
+    recipes("multi", report(0.79, 0.60, variant={"sampling": "source-sqrt"}))
+    d = decide()
+    assert d["eligible"] == ["baseline"] and d["winner"] == "baseline"
+
+
+def test_among_eligible_recipes_the_best_held_out_balanced_accuracy_ships(recipes):
+    recipes("baseline", report(0.80, 0.30, variant={"eval_data": ["x"]}))
+    recipes("multi", report(0.81, 0.50, variant={"sampling": "source-sqrt"}))
+    recipes("multi-lungs", report(0.82, 0.55, variant={"sampling": "source-sqrt", "lungs": "l@1"}))
+    assert decide()["winner"] == "multi-lungs"
+
+
+def test_a_tie_within_half_a_point_goes_to_the_simpler_recipe(recipes):
+    recipes("baseline", report(0.80, 0.30, variant={"eval_data": ["x"]}))
+    recipes("multi", report(0.81, 0.552, variant={"sampling": "source-sqrt"}))
+    recipes("multi-lungs", report(0.82, 0.555, variant={"sampling": "source-sqrt", "lungs": "l@1"}))
+    d = decide()
+    assert d["tied_within_0.5_points"] == ["multi", "multi-lungs"] and d["winner"] == "multi"
+
+
+def test_the_table_has_one_row_per_recipe_baseline_first(recipes):
+    recipes("a-multi", report(0.81, 0.5))
+    recipes("baseline", report(0.80, 0.3, variant={"eval_data": ["x"]}))
+    rows = rt.collect()
+    assert [r["recipe"] for r in rows] == ["baseline", "a-multi"]
+    text = rt.render(rows, rt.ship(rows))
+    assert "| baseline | 80.0 |" in text and "winner **a-multi**" in text
