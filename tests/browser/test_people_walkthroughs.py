@@ -67,8 +67,7 @@ def test_a_patient_fixes_a_refused_submission_without_choosing_the_file_twice_re
     page.check("#id_consent")
     page.locator("#submit-button").click()
 
-    page.wait_for_selector("#form-errors")
-    assert page.evaluate("document.activeElement.id") == "form-errors"
+    expect(page.locator("#form-errors")).to_be_focused()  # set by the page's script once loaded
     summary_link = page.locator("#form-errors a").first
     assert summary_link.get_attribute("href") == "#id_national_id"
     kept = page.locator("#kept-image")
@@ -77,7 +76,7 @@ def test_a_patient_fixes_a_refused_submission_without_choosing_the_file_twice_re
     assert page.input_value("#id_full_name") == "Wanjiru Kamau"  # what was typed is still there
     page.screenshot(path=str(SCREENSHOTS / "patient-kept-image-zh-phone.png"), full_page=True)
     summary_link.click()
-    assert page.evaluate("document.activeElement.id") == "id_national_id"
+    expect(page.locator("#id_national_id")).to_be_focused()
     page.fill("#id_national_id", "ZX-987-6543")  # dashes as printed on the card
     page.check("#id_consent")
     page.locator("#submit-button").click()  # no file chosen this time
