@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.metadata import priority_band
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -254,7 +256,7 @@ class Generator:
                     label = (
                         "covid" if c >= nm and c >= p else ("normal" if nm >= p else "pneumonia")
                     )
-                    band = "high" if c >= self.high else ("medium" if c >= self.medium else "low")
+                    band = priority_band(c, high=self.high, medium=self.medium)
                     pred = (
                         f"{sid}\t{c:.6f}\t{nm:.6f}\t{max(0.0, 1 - c - nm):.6f}\t"
                         f"{label}\tdarkcovidnet@1f4c59277808\t{'f' * 64}\t{band}\t9\t{ts(submitted - 2)}"

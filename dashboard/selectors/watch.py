@@ -17,6 +17,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncMonth
 
+from inference.metadata import metadata_path, priority_band
 from screening.models import Region, ReviewDecision, Screening
 
 from .. import stats
@@ -38,7 +39,7 @@ def model_card_reference() -> dict:
     """The shipped model's cross-validated operating point of the "high" band (model card)."""
     # inference.predictor.DEFAULT_WEIGHTS, without importing torch into the web process
     weights = settings.INFERENCE_WEIGHTS or str(SHIPPED_WEIGHTS)
-    meta = _metadata(str(Path(weights).with_suffix(".json")))
+    meta = _metadata(str(metadata_path(Path(weights))))
     high = meta.get("cv_operating_points", {}).get("high", {})
     return {
         "model_version": meta.get("model_version", ""),
@@ -145,9 +146,7 @@ def priority_for_region(*, region_id: int, covid_probability: float, default: st
     applied = band_thresholds_for_region(region_id=region_id)
     if applied is None:
         return default
-    if covid_probability >= applied.high:
-        return "high"
-    return "medium" if covid_probability >= applied.medium else "low"
+    return priority_band(covid_probability, high=applied.high, medium=applied.medium)
 
 
 def reviewed_pairs(*, region: Region) -> list[tuple[float, bool]]:

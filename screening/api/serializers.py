@@ -82,15 +82,8 @@ class ScreeningDetailSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PredictionSerializer(allow_null=True))
     def get_prediction(self, obj: Screening) -> dict | None:
-        p = getattr(obj, "prediction", None)
-        if p is None:
-            return None
-        return {
-            "probabilities": p.probabilities,
-            "label": p.label,
-            "priority": p.priority,
-            "model_version": p.model_version,
-        }
+        prediction = getattr(obj, "prediction", None)
+        return None if prediction is None else PredictionSerializer(prediction).data
 
     @extend_schema_field(ScreeningLinksSerializer)
     def get_links(self, obj: Screening) -> dict:
