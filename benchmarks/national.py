@@ -23,6 +23,9 @@ pages and the API run) as a district clinician, a province clinician and a super
 first page and page 100 (offset and keyset), each filter, the detail page's queries, search by
 reference and national ID, and dashboard aggregations; p50/p95 over ``--repeat`` runs, and
 ``EXPLAIN (ANALYZE, BUFFERS)`` of each query with ``--explain``.
+
+``rollup`` migrates the dashboard's tables into that database, times the rollup's backfill
+(``--no-backfill``: skip it) and its periodic refresh after N changed screenings (rolled back).
 """
 
 from __future__ import annotations
@@ -453,13 +456,26 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
     F = selectors.TriageFilters
     today = datetime.date(2026, 11, 30)
     in_busiest = Screening.objects.filter(region=busiest).order_by("submitted_at")
-    sample = in_busiest.values("id", "reference", "national_id")[in_busiest.count() // 2]
+    sample = in_busiest.values("id", "reference", "national_id", "full_name")[
+        in_busiest.count() // 2
+    ]
     out: list = []
 
-    def triage(user, filters: F, offset: int):
-        qs = selectors.triage_list_for_user(user=user, filters=filters)
-        return qs, lambda: list(qs[offset : offset + page])
+    def cursor_at(user, filters: F, pages: int) -> str | None:
+        """The "Next" link's cursor after ``pages`` pages, walked once (untimed)."""
+        token = None
+        for _ in range(pages):
+            found = selectors.triage_page_from_tokens(
+                user=user, filters=filters, after=token, before=None, size=page
+            )
+            if found.next_cursor is None:
+                return None
+            token = found.next_cursor
+        return token
 
+    # What the triage page and GET /api/v1/triage/ run per request (selectors.TriagePage: the
+    # user's regions, the page by keyset, the count capped at 1,000), first page and page 101
+    # reached by the "Next" cursors, and back one page by "Previous"; plus the page's pending list.
     for who, user in (("district", d_user), ("province", p_user), ("national", admin)):
         for fname, filters in (
             ("default (completed)", F(status="completed")),
@@ -471,30 +487,46 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
         ):
             if who == "district" and fname == "one district":
                 continue
-            for pname, offset in (("page 1", 0), ("page 100", 99 * page)):
-                qs, run = triage(user, filters, offset)
-                out.append(
-                    (
-                        f"triage {who}: {fname}, {pname}",
-                        run,
-                        lambda qs=qs, o=offset: qs[o : o + page],
-                    )
+            out.append(
+                (
+                    f"triage {who}: {fname}, page 1",
+                    lambda u=user, f=filters: selectors.triage_page_from_tokens(
+                        user=u, filters=f, after=None, before=None, size=page
+                    ),
+                    None,
                 )
-            # The same page 100 by keyset: the cursor of the row before it (found once, untimed).
-            before = list(qs[99 * page - 1 : 99 * page])
-            if before:
-                cursor = selectors.triage_cursor(before[0])
-                out.append(
-                    (
-                        f"triage {who}: {fname}, page 100 by keyset",
-                        lambda u=user, f=filters, c=cursor: selectors.triage_page_for_user(
-                            user=u, filters=f, after=c, size=page
-                        ),
-                        None,
-                    )
+            )
+            token = cursor_at(user, filters, 100)
+            if token is None:
+                continue
+            out.append(
+                (
+                    f"triage {who}: {fname}, page 101 by cursor",
+                    lambda u=user, f=filters, t=token: selectors.triage_page_from_tokens(
+                        user=u, filters=f, after=t, before=None, size=page
+                    ),
+                    None,
                 )
-        qs = selectors.triage_list_for_user(user=user, filters=F(status="completed"))
-        out.append((f"triage {who}: count (page links)", qs.count, None))
+            )
+            back = selectors.triage_page_from_tokens(
+                user=user, filters=filters, after=token, before=None, size=page
+            ).previous_cursor
+            out.append(
+                (
+                    f"triage {who}: {fname}, page 100 by previous",
+                    lambda u=user, f=filters, t=back: selectors.triage_page_from_tokens(
+                        user=u, filters=f, after=None, before=t, size=page
+                    ),
+                    None,
+                )
+            )
+        out.append(
+            (
+                f"triage {who}: pending list (same page)",
+                lambda u=user: list(selectors.pending_list_for_user(user=u)),
+                None,
+            )
+        )
     sid = sample["id"]
     out.append(
         (
@@ -509,44 +541,29 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
     )
     from screening import people
 
+    # people.screening_search as the search page and GET /api/v1/search/ call it: a reference
+    # (whole, its first 4 characters, lower case without dashes), a whole national ID (in lower
+    # case: the upper-case index), a name. Names here come from 10 x 9 first/last names, so a
+    # last name matches 1 screening in 9: far less selective than real names.
+    reference = sample["reference"]
     for label, text in (
-        ("search: reference", sample["reference"]),
-        ("search: national ID", sample["national_id"]),
+        ("search: reference", reference),
+        ("search: reference prefix CXR-XXXX", reference[:8]),
+        ("search: reference typed 'xxxxxxxx'", reference[4:].replace("-", "").lower()),
+        ("search: national ID", sample["national_id"].lower()),
+        ("search: name (last name, 1 in 9 rows)", sample["full_name"].split()[-1].lower()),
+        ("search: name (first and last)", sample["full_name"]),
     ):
         for who, user in (("district", d_user), ("national", admin)):
             out.append(
                 (
                     f"{label} ({who})",
-                    lambda u=user, t=text: (
-                        people.screening_search(user=u, query=t)
-                        if hasattr(people, "screening_search")
-                        else None
-                    ),
+                    lambda u=user, t=text: people.screening_search(user=u, query=t),
                     None,
                 )
             )
-    # Exact matches (what a scanned ID card or a reference read out gives): btree lookups.
-    out.append(
-        (
-            "search: exact national ID (national)",
-            lambda: list(
-                Screening.objects.filter(national_id=sample["national_id"]).order_by(
-                    "-submitted_at"
-                )[:50]
-            ),
-            None,
-        )
-    )
-    out.append(
-        (
-            "search: exact reference (district)",
-            lambda: list(
-                selectors.screenings_visible_to(user=d_user).filter(reference=sample["reference"])
-            ),
-            None,
-        )
-    )
-    # Dashboard: what a national overview shows (no such page yet; these are its queries).
+    # Dashboard-like aggregations on the screenings, written for this benchmark (the dashboard
+    # app itself reads its rollup: the "dashboard app" entries below).
     week = NOW - datetime.timedelta(days=7)
     dash = {
         "dashboard: status counts, last 7 days": lambda: list(
@@ -579,10 +596,16 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
     except ImportError:
         board = None
     if board is not None:
+        # A clinician of two districts of one province: the national view combines their rows
+        # (medians from the merged histograms), the one path without a ready-made row.
+        pair = Region.objects.filter(parent_id=busiest.parent_id).exclude(pk=busiest.pk).first()
+        two_user = clinician("bench.two-districts", busiest)
+        two_user.clinician_profile.regions.add(pair)
         for who, user, code in (
             ("national", admin, None),
             ("province", p_user, province.code),
             ("district", d_user, busiest.code),
+            ("two districts", two_user, None),
         ):
             for months in (1, 12):
                 scope = board.scope_build(region_code=code, months=months, user=user)
@@ -634,12 +657,18 @@ def measure(args: argparse.Namespace) -> None:
             plan = explain().explain(analyze=True, buffers=True)
             plans.append(f"### {name}\n\n```\n{plan}\n```\n")
         elif args.explain and name.startswith(("search", "dashboard", "detail", "triage")):
-            sql = captured[-1]["sql"] if captured else None
-            if sql and sql.lstrip().upper().startswith("SELECT"):
+            # The triage page's queries after the region lookups (the page, the capped count);
+            # for the others the last query.
+            last = captured[-2:] if name.startswith("triage") else captured[-1:]
+            for n, query in enumerate(last, 1):
+                sql = query["sql"]
+                if not sql.lstrip().upper().startswith("SELECT"):
+                    continue
                 with connection.cursor() as cur:
                     cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
                     plan = "\n".join(r[0] for r in cur.fetchall())
-                plans.append(f"### {name} (last query)\n\n```\n{plan}\n```\n")
+                which = f"query {n} of the last {len(last)}" if len(last) > 1 else "last query"
+                plans.append(f"### {name} ({which})\n\n```\n{plan}\n```\n")
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM screening_screening")
         total = cur.fetchone()[0]
@@ -657,9 +686,64 @@ def measure(args: argparse.Namespace) -> None:
         Path(args.explain).write_text("\n".join(plans))
 
 
+def rollup(args: argparse.Namespace) -> None:
+    """The dashboard's rollup at this scale: its tables migrated, the backfill timed, then the
+    periodic refresh with nothing changed and after N changed screenings (each change and its
+    refresh rolled back, so the database is left as generated plus the backfilled rollup)."""
+    django_setup(db_url(args.server, args.db))
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from dashboard import rollups
+    from dashboard.models import RegionMonthRollup
+
+    t = time.perf_counter()
+    call_command("migrate", "dashboard", verbosity=0)  # its tables and watermark indexes
+    print(
+        f"migrate dashboard (tables, 2 indexes built CONCURRENTLY): {time.perf_counter() - t:.1f} s"
+    )
+    if not args.no_backfill:
+        months: list = []
+        result = rollups.rollup_backfill(progress=months.append)
+        print(
+            f"backfill: {len(months)} months, {RegionMonthRollup.objects.count():,} rows in "
+            f"{result.seconds:.1f} s; 1-min load average {os.getloadavg()[0]:.2f}\n"
+        )
+    print(
+        "| refresh | changed screenings | pairs rebuilt | p50 s | max s |\n| --- | ---: | ---: | ---: | ---: |"
+    )
+    # (where, order) of the screenings marked changed: the newest (new uploads, results), or
+    # spread over the last 30 days (reviews of older cases: every province's month rebuilt).
+    changes = {
+        "nothing changed": None,
+        "the newest": ("TRUE", "submitted_at DESC"),
+        "random, last 30 days": ("submitted_at >= %(month_ago)s", "random()"),
+    }
+    for label, change in changes.items():
+        for n in (0,) if change is None else (100, 1_000, 10_000):
+            times, pairs = [], 0
+            for _ in range(max(1, args.repeat)):
+                with transaction.atomic():
+                    if change is not None:
+                        with connection.cursor() as cur:
+                            cur.execute(
+                                "UPDATE screening_screening SET updated_at = now() WHERE id IN "
+                                f"(SELECT id FROM screening_screening WHERE {change[0]} "
+                                f"ORDER BY {change[1]} LIMIT %(n)s)",
+                                {"n": n, "month_ago": NOW - datetime.timedelta(days=30)},
+                            )
+                    r = rollups.rollup_refresh()
+                    times.append(r.seconds)
+                    pairs = r.pairs
+                    transaction.set_rollback(True)
+            print(
+                f"| {label} | {n:,} | {pairs} | {statistics.median(times):.2f} | {max(times):.2f} |"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("generate", "measure", "drop"))
+    parser.add_argument("command", choices=("generate", "measure", "rollup", "drop"))
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL, no db")
     parser.add_argument("--db", default="portal_national")
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -669,11 +753,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="substrings of query names")
     parser.add_argument("--skip", nargs="*", default=None, help="substrings of names to skip")
     parser.add_argument("--explain", default=None, help="write EXPLAIN (ANALYZE, BUFFERS) here")
+    parser.add_argument(
+        "--no-backfill", action="store_true", help="rollup: refreshes only (already backfilled)"
+    )
     args = parser.parse_args(argv)
     if args.command == "generate":
         generate(args)
     elif args.command == "measure":
         measure(args)
+    elif args.command == "rollup":
+        rollup(args)
     else:
         drop_database(args.server, args.db)
         print(f"dropped {args.db}")

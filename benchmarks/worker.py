@@ -3,6 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_b python -m benchmarks.worker
     python -m benchmarks.worker --repeat 20 --sizes 512 2048 --json var/bench/worker.json
     python -m benchmarks.worker --no-task     # the library stages only, no database
+    python -m benchmarks.worker --batches 1 4 8 16 --sizes 512   # batching (BENCHMARKS.md 3)
 
 For every film (a repository sample re-encoded at each ``--sizes`` longest side, as the portal
 stores it), the rows are taken in turn in each repetition, so other load on the machine falls on
@@ -16,9 +17,16 @@ all of them alike:
   COVID-19, the heatmap PNGs, their files, the Prediction and Heatmap rows in one transaction)
   on a fresh queued screening each time, against a real database (a throwaway test database
   made from ``DATABASE_URL``; SQLite in memory without it).
-- the stages inside it (``decode``, ``analyse``, ``render``: the heatmap PNGs), and
+- the stages inside it (``decode``, ``analyse``, ``lungs``: the lung check's U-Net and mask
+  components, ``render``: the heatmap PNGs), and
   ``render (before)``: the same maps through the RGBA ``optimize=True`` encoder that
   ``heatmap_png`` replaced, for comparison.
+
+With ``--batches``, per screening at each batch size N: ``analyse_batch`` + the batched lung
+check on N copies of the film (the library), and the task with ``INFERENCE_BATCH_SIZE=N`` on N
+queued screenings (one task claims, analyses and stores all N; its time over N); and what
+batching costs a lone screening: the task alone at ``INFERENCE_BATCH_SIZE`` 1 and 8 side by side,
+and the look for other waiting screenings plus the collection window timed on their own.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,6 +147,32 @@ class TaskRunner:
             raise RuntimeError(f"the task returned {result!r}, not 'completed'")
         return elapsed
 
+    def run_batch(self, screening_ids: list[str], batch_size: int) -> float:
+        """One task with INFERENCE_BATCH_SIZE=batch_size on the first of ``screening_ids``."""
+        from django.conf import settings
+
+        from screening.models import Screening
+
+        settings.INFERENCE_BATCH_SIZE = batch_size
+        try:
+            elapsed = self.run(screening_ids[0])
+        finally:
+            settings.INFERENCE_BATCH_SIZE = 1
+        done = Screening.objects.filter(pk__in=screening_ids, status="completed").count()
+        if done != len(screening_ids):
+            raise RuntimeError(f"the batch completed {done} of {len(screening_ids)}")
+        return elapsed
+
+    def look_for_more(self, batch_size: int) -> float:
+        """What batching adds to a lone screening: the look for others waiting (none are),
+        timed on its own (no window is waited when nothing is waiting)."""
+        from screening.services.batching import screenings_claim_more
+
+        none = str(uuid.uuid4())  # no screening of that id: nothing is excluded
+        return timed(
+            lambda: screenings_claim_more(owner="bench", exclude=none, limit=batch_size - 1)
+        )
+
     def heatmaps_stored(self, screening_id: str) -> int:
         from screening.models import Heatmap
 
@@ -180,7 +215,11 @@ def measure(args: argparse.Namespace) -> dict:
         try:
             for size in args.sizes:
                 for name in args.samples:
-                    results["films"].append(one_film(args, eager, predictor, runner, name, size))
+                    if args.batches:
+                        row = batch_film(args, predictor, runner, name, size)
+                    else:
+                        row = one_film(args, eager, predictor, runner, name, size)
+                    results["films"].append(row)
                     print(f"  {name} @ {size}px done", file=sys.stderr)
         finally:
             if runner is not None:
@@ -190,8 +229,13 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
-    from inference.pipeline import decode_stored, render_heatmap
+    from inference.pipeline import (
+        decode_stored,
+        lung_quality_flags,
+        render_heatmap,
+    )
 
+    lungs = worker_lungs(args, runner)
     max_side = runner.heatmap_max_side if runner else 1024
     png = film_png(name, size)
     image = decode_stored(png)
@@ -205,6 +249,7 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
             "task",
             "decode",
             "analyse",
+            "lungs",
             "render",
             "render (before)",
         )
@@ -225,6 +270,7 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
                 raise RuntimeError("the task stored a different number of heatmaps")
         row["decode"] = timed(lambda: decode_stored(png))
         row["analyse"] = timed(lambda: predictor.analyse(image, explain=HEATMAP_CLASSES))
+        row["lungs"] = timed(lambda: lung_quality_flags(lungs, [image]))
         row["render"] = timed(lambda: [render_heatmap(m, max_side=max_side) for m in maps])
         if rep % legacy_every == 0:
 
@@ -252,6 +298,82 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
     return out
 
 
+def worker_lungs(args, runner):
+    """The lung finder as the worker runs it (its engine from settings), or from ``--engine``."""
+    if runner is not None:
+        from screening.ml import get_lung_finder
+
+        return get_lung_finder()
+    from inference.pipeline import load_lung_finder
+
+    return load_lung_finder(engine=args.engine, threads=args.threads)
+
+
+def batch_film(args, predictor, runner, name: str, size: int) -> dict:
+    """Per-screening ms at each batch size (library and task), and a lone screening's extra."""
+    from inference.pipeline import decode_stored, lung_quality_flags
+
+    lungs = worker_lungs(args, runner)
+    png = film_png(name, size)
+    image = decode_stored(png)
+    times: dict[str, list[float]] = {}
+    for rep in range(args.repeat + 1):  # the first round warms up and is dropped
+        row: dict[str, float] = {}
+        for n in args.batches:
+            images = [image] * n
+
+            def library(images=images) -> None:
+                predictor.analyse_batch(images, explain=HEATMAP_CLASSES)
+                lung_quality_flags(lungs, images)
+
+            row[f"library {n}"] = timed(library) / n
+            if runner is not None:
+                ids = [runner.queued(png) for _ in range(n)]
+                row[f"task {n}"] = runner.run_batch(ids, n) / n
+        if runner is not None:
+            row["lone at 1"] = runner.run_batch([runner.queued(png)], 1)
+            row["lone at 8"] = runner.run_batch([runner.queued(png)], 8)
+            row["lone extra"] = runner.look_for_more(8)
+        if rep:
+            for key, value in row.items():
+                times.setdefault(key, []).append(value)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "film": name,
+        "size": f"{image.width}x{image.height}",
+        "median_ms": median,
+        "p95_ms": {k: float(np.percentile(v, 95)) for k, v in times.items()},
+        "n": {k: len(v) for k, v in times.items()},
+    }
+
+
+def batch_markdown(results: dict, batches: list[int]) -> str:
+    lines = [
+        f"worker engine {results['engine']}, torch threads {results['threads']}, "
+        f"database {results['database'] or 'none'}; 1-min load average "
+        f"{results['load_before']:.2f} before, {results['load_after']:.2f} after.",
+        "",
+        "| film | "
+        + " | ".join(f"library, batch {n}" for n in batches)
+        + " | "
+        + " | ".join(f"task, batch {n}" for n in batches)
+        + " | lone task at 1 | lone task at 8 | lone: added by batching |",
+        "| --- |" + " ---: |" * (2 * len(batches) + 3),
+    ]
+    for f in results["films"]:
+        m = f["median_ms"]
+        cells = [m.get(f"library {n}") for n in batches] + [m.get(f"task {n}") for n in batches]
+        cells += [m.get("lone at 1"), m.get("lone at 8"), m.get("lone extra")]
+        text = " | ".join("-" if c is None else f"{c:.1f}" for c in cells)
+        lines.append(f"| {f['film']} {f['size']} | {text} |")
+    lines.append(
+        "\nMedians, ms per screening (library: analyse_batch with Grad-CAM for the predicted "
+        "class and COVID-19 + the batched lung check; task: one task claiming, analysing and "
+        "storing N queued screenings, over N); lone: one screening alone, ms."
+    )
+    return "\n".join(lines)
+
+
 def render_shape(heat: np.ndarray, max_side: int) -> np.ndarray:
     from inference.gradcam import resize_heat
 
@@ -269,9 +391,9 @@ def markdown(results: dict) -> str:
         "after.",
         "",
         "| film | heatmaps | predict (eager) ms | predict (engine) ms | task ms | "
-        "task / predict (engine) | task / predict (eager) | decode | analyse | render | "
+        "task / predict (engine) | task / predict (eager) | decode | analyse | lungs | render | "
         "render (before) | PNG bytes (before) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for f in results["films"]:
         m, p = f["median_ms"], f["p95_ms"]
@@ -284,7 +406,7 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {f['film']} {f['size']} | {f['heatmaps']} | {cell('predict (eager)')} | "
             f"{cell('predict')} | {cell('task')} | {ratio} | {ratio_eager} | "
-            f"{m['decode']:.1f} | {m['analyse']:.1f} | {m['render']:.1f} | "
+            f"{m['decode']:.1f} | {m['analyse']:.1f} | {m['lungs']:.1f} | {m['render']:.1f} | "
             f"{m.get('render (before)', float('nan')):.0f} | "
             f"{f['heatmap_bytes']['render']:,} ({f['heatmap_bytes']['render (before)']:,}) |"
         )
@@ -301,10 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-task", action="store_true", help="library stages only, no Django")
     parser.add_argument("--engine", default="auto", help="engine without --task's settings")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--batches", nargs="+", type=int, default=None, help="e.g. 1 4 8 16")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     results = measure(args)
-    print(markdown(results))
+    print(batch_markdown(results, args.batches) if args.batches else markdown(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

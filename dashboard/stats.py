@@ -115,3 +115,47 @@ def threshold_for_sensitivity(positive_probabilities: list[float], target: float
     ordered = sorted(positive_probabilities, reverse=True)
     k = max(1, min(len(ordered), math.ceil(target * len(ordered) - 1e-9)))
     return ordered[k - 1]
+
+
+# Durations (upload to result, upload to review) are kept per rollup row as counts in log-spaced
+# buckets: bucket b holds the durations nearest (in log scale) to BUCKET_BASE * BUCKET_RATIO**b.
+# A median read from them is within half a step (about 2.5 %) of the exact one. The SQL of
+# dashboard/rollups.py computes the same bucket (keep the two in step).
+BUCKET_BASE = 0.01  # seconds
+BUCKET_RATIO = 1.05
+BUCKET_MAX = 420  # ~ 90 days; longer durations share the last bucket
+BUCKET_HALF_STEP = math.sqrt(BUCKET_RATIO) - 1
+
+
+def duration_bucket(seconds: float) -> int:
+    position = math.log(max(seconds, BUCKET_BASE) / BUCKET_BASE) / math.log(BUCKET_RATIO)
+    return max(0, min(BUCKET_MAX, math.floor(position + 0.5)))
+
+
+def bucket_seconds(bucket: int) -> float:
+    return BUCKET_BASE * BUCKET_RATIO**bucket
+
+
+def histogram_merge(histograms) -> dict[int, int]:
+    merged: dict[int, int] = {}
+    for histogram in histograms:
+        for bucket, n in histogram.items():
+            merged[int(bucket)] = merged.get(int(bucket), 0) + int(n)
+    return merged
+
+
+def histogram_median(histogram: dict[int, int]) -> float | None:
+    """The median of bucketed durations, as ``median`` would compute it on the buckets' values
+    (the mean of the two middle ones for an even count)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    wanted = [(total - 1) // 2, total // 2]  # 0-based ranks of the middle value(s)
+    values: list[float] = []
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        while wanted and wanted[0] < seen:
+            values.append(bucket_seconds(bucket))
+            wanted.pop(0)
+    return sum(values) / len(values)

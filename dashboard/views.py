@@ -100,6 +100,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "agreement_chart": agreement_chart,
             "months_options": (3, 6, 12, 24),
             "can_tune": request.user.is_superuser,
+            "as_of": selectors.rollup_as_of(),
         },
     )
 

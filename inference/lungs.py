@@ -3,16 +3,22 @@
 lungs = LungFinder.load()            # shipped weights, sha256 verified, loaded once
 lungs.box(gray)                      # (top, bottom, left, right) on the image, or None
 lungs.crop(gray)                     # the image cropped to the lungs' box plus a margin
+lung_check(lungs, gray)              # LungCheck: area, lung-like components, plausible
 
 The classifier's preprocessing calls ``crop`` before its own resize when a model was trained
 with the lung crop (its metadata says so), in training and serving alike. A film where no lungs
 are found is returned uncropped and ``box`` gives ``None``: the caller flags it.
+
+The worker's quality check (``lung_check``, ``lung_checks`` for a batch in one forward pass) asks
+a stricter question than the crop: are there lung fields at all? Its thresholds come from
+``python -m benchmarks.lung_check`` (BENCHMARKS.md, section 3).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,11 @@ MIN_LUNG_AREA = 0.05
 # A (nearly) flat image has nothing to segment: per-image z-scoring would turn it into zeros, on
 # which the network still paints a blob.
 FLAT_STD = 4.0
+# The quality check (``lung_check``): a component of the mask counts as lung-like from this share
+# of the image, and a film has lung fields when its two largest components cover at least
+# CHECK_MIN_AREA of it. Chosen from the survey in benchmarks/lung_check.py.
+CHECK_COMPONENT_AREA = 0.02
+CHECK_MIN_AREA = 0.08
 
 
 class LungWeightsError(RuntimeError):
@@ -130,6 +141,10 @@ def lung_cropped(image, finder: LungFinder) -> Image.Image:
 class LungFinder:
     model: LungUNet
     metadata: dict[str, Any]
+    # ONNX Runtime session of the same weights for the worker's quality check (``lung_checks``),
+    # about half the torch time on one thread (BENCHMARKS.md, section 3). The crop (``box``)
+    # always runs in torch: training and serving must cut the same pixels.
+    session: Any = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> LungFinder:
@@ -162,6 +177,55 @@ class LungFinder:
             logits = self.model(lung_input(gray, size=self.input_size).unsqueeze(0))
         return torch.sigmoid(logits)[0, 0].numpy()
 
+    def use_onnxruntime(self, *, threads: int = 1, cache_dir: Path | str | None = None) -> None:
+        """Run ``lung_checks`` through ONNX Runtime (exported once, cached in ``cache_dir`` by
+        the weights' sha256). Raises when onnxruntime or the export is unavailable."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(
+            self._onnx_bytes(cache_dir), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def _onnx_bytes(self, cache_dir: Path | str | None) -> bytes:
+        import io
+
+        cached = None
+        if cache_dir is not None:
+            tag = f"{torch.__version__}-{self.metadata['weights_sha256'][:16]}"
+            cached = Path(cache_dir) / f"lungs-{tag}.onnx"
+            if cached.is_file():
+                return cached.read_bytes()
+        import warnings
+
+        buffer = io.BytesIO()
+        example = torch.zeros(1, 1, self.input_size, self.input_size)
+        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                self.model, (example,), buffer, input_names=["x"], output_names=["logits"],
+                dynamic_axes={"x": {0: "n"}}, dynamo=False,
+            )  # fmt: skip
+        if cached is not None:
+            try:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(buffer.getvalue())
+                os.replace(tmp, cached)  # two processes never read a half-written file
+            except OSError:
+                pass  # the next start exports again
+        return buffer.getvalue()
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """U-Net logits [n, 1, s, s] of a batch of ``lung_input``s (ONNX Runtime if set up)."""
+        if self.session is not None:
+            (out,) = self.session.run(["logits"], {"x": batch.contiguous().numpy()})
+            return torch.from_numpy(out)
+        with torch.inference_mode():
+            return self.model(batch)
+
     def mask(self, gray: np.ndarray) -> np.ndarray:
         return self.probabilities(gray) > float(self.metadata.get("threshold", 0.5))
 
@@ -185,3 +249,47 @@ class LungFinder:
             return gray
         top, bottom, left, right = box
         return gray[top:bottom, left:right]
+
+
+@dataclass(frozen=True)
+class LungCheck:
+    """What the finder saw on one film: ``area`` (share of the image covered by the two largest
+    mask components), ``components`` (lung-like ones, each at least CHECK_COMPONENT_AREA) and
+    whether that is plausible for a frontal chest film."""
+
+    area: float
+    components: int
+    plausible: bool
+
+
+def mask_check(mask: np.ndarray, *, min_area: float = CHECK_MIN_AREA) -> LungCheck:
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    sizes = np.sort(ndimage.sum_labels(mask, labels, index=range(1, n + 1)))[::-1] / mask.size
+    area = float(sizes[:2].sum()) if n else 0.0
+    components = int((sizes >= CHECK_COMPONENT_AREA).sum()) if n else 0
+    return LungCheck(
+        area=area, components=components, plausible=area >= min_area and components > 0
+    )
+
+
+def lung_checks(finder: LungFinder, grays: list[np.ndarray]) -> list[LungCheck]:
+    """``lung_check`` for several films with one forward pass of the U-Net."""
+    if not grays:
+        return []
+    size = finder.input_size
+    logits = finder.logits(torch.stack([lung_input(g, size=size) for g in grays]))
+    masks = (torch.sigmoid(logits)[:, 0] > float(finder.metadata.get("threshold", 0.5))).numpy()
+    min_area = float(finder.metadata.get("check_min_area", CHECK_MIN_AREA))
+    return [
+        LungCheck(area=0.0, components=0, plausible=False)
+        if float(np.asarray(g).std()) < FLAT_STD
+        else mask_check(m, min_area=min_area)
+        for g, m in zip(grays, masks, strict=True)
+    ]
+
+
+def lung_check(finder: LungFinder, gray: np.ndarray) -> LungCheck:
+    """Are there lung fields on this film? A (nearly) flat image has none."""
+    return lung_checks(finder, [gray])[0]

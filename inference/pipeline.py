@@ -13,6 +13,12 @@ Analysis (worker; loads torch)::
     analysis = predictor.analyse(image, explain=("predicted", "covid"))
     analysis.probabilities, .label, .priority, .model_version, .heatmaps["covid"]
     rendered = render_heatmap(analysis.heatmaps["covid"], max_side=1024)   # RGBA PNG bytes
+    analyses = predictor.analyse_batch(images, explain=(...))   # one forward pass for several
+
+Lung check (worker; loads torch)::
+
+    finder = load_lung_finder()                        # once per process
+    lung_quality_flags(finder, images)                 # per image: () or (NO_LUNG_FIELDS,)
 
 ``Predictor.analyse`` preprocesses the image once and runs one forward pass: the probabilities
 and the Grad-CAM maps come from the same pass. The maps are already on the decoded image's
@@ -35,10 +41,14 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from inference.intake_types import DecodedImage
+    from inference.lungs import LungFinder
     from inference.predictor import Predictor
 
 __all__ = [
     "GATE_NOT_CHECKED",
+    "LUNG_CHECK_NOT_RUN",
+    "LUNG_FLAGS",
+    "NO_LUNG_FIELDS",
     "PREDICTED",
     "Analysis",
     "DecodedUpload",
@@ -47,7 +57,9 @@ __all__ = [
     "RenderedHeatmap",
     "decode_stored",
     "intake",
+    "load_lung_finder",
     "load_predictor",
+    "lung_quality_flags",
     "render_heatmap",
 ]
 
@@ -55,6 +67,11 @@ logger = logging.getLogger(__name__)
 
 # Quality flag of an image the gate itself failed on: accepted, and the clinician is told.
 GATE_NOT_CHECKED = "not checked by the image gate"
+# Quality flags of the worker's lung check: the lung finder found no plausible lung fields on the
+# film (the gate passed it; the model's reading of it is unreliable), or the check itself failed.
+NO_LUNG_FIELDS = "no lung fields found"
+LUNG_CHECK_NOT_RUN = "lung check not run"
+LUNG_FLAGS = (NO_LUNG_FIELDS, LUNG_CHECK_NOT_RUN)
 # In ``Predictor.analyse(explain=...)``: whatever class the model predicts.
 PREDICTED = "predicted"
 
@@ -186,3 +203,39 @@ def render_heatmap(heat: np.ndarray, *, max_side: int) -> RenderedHeatmap:
     if shape != heat.shape:
         heat = resize_heat(heat, shape)
     return RenderedHeatmap(png_bytes=heatmap_png(heat), width=shape[1], height=shape[0])
+
+
+# --------------------------------------------------------------------------- lung check
+def load_lung_finder(
+    path: str | None = None,
+    *,
+    engine: str = "eager",
+    threads: int | None = None,
+    engine_cache: str | None = None,
+) -> LungFinder:
+    """The lung-field U-Net (shipped weights unless ``path``), sha256-checked; imports torch.
+
+    ``engine`` "auto" or "onnxruntime": the quality check runs through ONNX Runtime, torch when
+    that cannot be set up (logged); any other engine: torch."""
+    from inference.lungs import LungFinder
+
+    finder = LungFinder.load(path)
+    if engine in ("auto", "onnxruntime"):
+        try:
+            finder.use_onnxruntime(threads=threads or 1, cache_dir=engine_cache)
+        except Exception as exc:  # noqa: BLE001 - torch does the same, slower
+            logger.warning("lung model on torch: ONNX Runtime unavailable (%s)", type(exc).__name__)
+    return finder
+
+
+def lung_quality_flags(finder: LungFinder, images: list[Image.Image]) -> list[tuple[str, ...]]:
+    """Per decoded image, ``(NO_LUNG_FIELDS,)`` when the finder sees no plausible lung fields,
+    else ``()``; one forward pass for all of them. Errors propagate (the caller flags them)."""
+    import numpy as np
+
+    from inference.lungs import lung_checks
+
+    checks = lung_checks(
+        finder, [np.asarray(image.convert("L"), dtype=np.uint8) for image in images]
+    )
+    return [() if check.plausible else (NO_LUNG_FIELDS,) for check in checks]

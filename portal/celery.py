@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 from celery import Celery, signals
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -40,7 +41,23 @@ def _beat_schedule(sender, **kwargs) -> None:
                 "queue": settings.MAINTENANCE_QUEUE,
                 "expires": float(settings.SWEEP_INTERVAL_SECONDS),
             },
-        }
+        },
+        # The national dashboard's rollup (dashboard/rollups.py): same queue, same reasoning.
+        "refresh-dashboard-rollup": {
+            "task": "dashboard.rollup_refresh",
+            "schedule": float(settings.DASHBOARD_ROLLUP_INTERVAL_SECONDS),
+            "options": {
+                "queue": settings.MAINTENANCE_QUEUE,
+                "expires": float(settings.DASHBOARD_ROLLUP_INTERVAL_SECONDS),
+            },
+        },
+        # Erased screenings leave no trace for the watermark: a full rebuild once a night
+        # (about 16 minutes at 10 M screenings, BENCHMARKS.md) takes them out of the figures.
+        "backfill-dashboard-rollup": {
+            "task": "dashboard.rollup_backfill",
+            "schedule": crontab(hour=settings.DASHBOARD_ROLLUP_BACKFILL_HOUR, minute=17),
+            "options": {"queue": settings.MAINTENANCE_QUEUE, "expires": 3600.0},
+        },
     }
 
 

@@ -259,6 +259,13 @@ INFERENCE_ENGINE_CACHE = env.str(
 SCREENING_MAX_ATTEMPTS = env.int("SCREENING_MAX_ATTEMPTS", default=3)
 # Grad-CAM heatmaps computed by the worker after each prediction (INFERENCE_HEATMAPS=false: off).
 INFERENCE_HEATMAPS = env.bool("INFERENCE_HEATMAPS", default=True)
+# The worker's lung check (lung-field U-Net): a film without plausible lung fields is flagged.
+INFERENCE_LUNG_CHECK = env.bool("INFERENCE_LUNG_CHECK", default=True)
+# Batching (screening.tasks): a task takes up to INFERENCE_BATCH_SIZE queued screenings, waiting
+# at most INFERENCE_BATCH_WINDOW_MS for more, and runs them as one forward pass. 1: one at a
+# time (the CPU default: batching does not pay there, BENCHMARKS.md section 3).
+INFERENCE_BATCH_SIZE = env.int("INFERENCE_BATCH_SIZE", default=1)
+INFERENCE_BATCH_WINDOW_MS = env.float("INFERENCE_BATCH_WINDOW_MS", default=2.0)
 # Longest side of a stored heatmap PNG (the page stretches it over the radiograph).
 HEATMAP_MAX_SIDE = env.int("HEATMAP_MAX_SIDE", default=1024)
 TRIAGE_PAGE_SIZE = env.int("TRIAGE_PAGE_SIZE", default=25)
@@ -336,6 +343,14 @@ DASHBOARD_THRESHOLD_MIN_POSITIVE = env.int("DASHBOARD_THRESHOLD_MIN_POSITIVE", d
 DASHBOARD_THRESHOLD_MEDIUM_SENSITIVITY = env.float(
     "DASHBOARD_THRESHOLD_MEDIUM_SENSITIVITY", default=0.99
 )
+# The dashboard reads a rollup (dashboard/rollups.py) refreshed by beat this often; each refresh
+# re-reads changes made up to LAG seconds before the previous one (transactions still open then).
+CELERY_TASK_ROUTES["dashboard.rollup_refresh"] = {"queue": MAINTENANCE_QUEUE}
+CELERY_TASK_ROUTES["dashboard.rollup_backfill"] = {"queue": MAINTENANCE_QUEUE}
+DASHBOARD_ROLLUP_INTERVAL_SECONDS = env.int("DASHBOARD_ROLLUP_INTERVAL_SECONDS", default=300)
+DASHBOARD_ROLLUP_LAG_SECONDS = env.int("DASHBOARD_ROLLUP_LAG_SECONDS", default=300)
+# Hour (TIME_ZONE) of the nightly full rebuild that drops erased screenings from the rollup.
+DASHBOARD_ROLLUP_BACKFILL_HOUR = env.int("DASHBOARD_ROLLUP_BACKFILL_HOUR", default=3)
 
 # RabbitMQ instead of Redis (CELERY_BROKER_URL=amqp://...): durable quorum queues (replicated
 # across a RabbitMQ cluster) and publisher confirms, so a message is on the broker's disk before

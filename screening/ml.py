@@ -1,4 +1,6 @@
-"""The model, loaded lazily once per process (worker, or web process in embedded eager mode).
+"""The models, loaded lazily once per process (worker, or web process in embedded eager mode):
+the classifier (``get_predictor``) and the lung-field finder of the quality check
+(``get_lung_finder``).
 
 Nothing here imports torch at Django start-up: ``inference.pipeline.load_predictor`` imports it
 on first use.
@@ -12,15 +14,16 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from inference.pipeline import load_predictor
+from inference.pipeline import load_lung_finder, load_predictor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from inference.pipeline import Predictor  # the type, for annotations only
+    from inference.pipeline import LungFinder, Predictor  # the types, for annotations only
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _predictor: Predictor | None = None
+_lung_finder: LungFinder | None = None
 
 
 class ModelUnavailable(RuntimeError):
@@ -49,3 +52,19 @@ def get_predictor() -> Predictor:
                     settings.INFERENCE_DEVICE,
                 )
     return _predictor
+
+
+def get_lung_finder() -> LungFinder:
+    """The lung-field U-Net (shipped weights); errors propagate: the caller flags the screening
+    "lung check not run" instead of failing it."""
+    global _lung_finder
+    if _lung_finder is None:
+        with _lock:
+            if _lung_finder is None:
+                _lung_finder = load_lung_finder(
+                    engine=settings.INFERENCE_ENGINE,
+                    threads=settings.INFERENCE_THREADS,
+                    engine_cache=settings.INFERENCE_ENGINE_CACHE,
+                )
+                logger.info("lung model loaded: %s", _lung_finder.version)
+    return _lung_finder

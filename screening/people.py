@@ -15,6 +15,7 @@ import uuid
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from . import selectors
 from .models import Review, Screening, ScreeningStatus, access_token_hash
@@ -66,28 +67,60 @@ def screening_link_recover(
 
 
 # --- clinician search ----------------------------------------------------------------------------
+# What a clinician has in hand, each served by an index at 10 M rows (BENCHMARKS.md, migration
+# 0005): a reference or its beginning (btree prefix), a whole national ID (btree on its upper
+# case), or part of a name (trigram, only from 3 letters: shorter has no trigram to look up).
+# Part of a national ID or the middle of a reference no longer matches: a trigram search over
+# identifiers made of few symbols read ~9,000 index pages (38-100 ms) at that scale.
+REFERENCE_PREFIX_MIN = 4  # characters after "CXR"
+NATIONAL_ID_MIN = 4
+NAME_WORD_MIN = 3
+SEARCH_QUERY_HELP = gettext_lazy(
+    "Type a reference or its beginning (at least 4 characters after CXR), a whole national ID, "
+    "or at least 3 letters of a name (at most 100 characters)."
+)
+
+
+def _search_conditions(query: str) -> list[Q]:
+    text = " ".join((query or "").split())
+    compact = "".join(ch for ch in text if ch.isalnum()).upper()
+    conditions: list[Q] = []
+    if len(compact) >= NATIONAL_ID_MIN:
+        conditions.append(Q(national_id__iexact=compact))  # stored without separators
+    body = compact.removeprefix("CXR")
+    if REFERENCE_PREFIX_MIN <= len(body) <= 8:
+        # References are stored as CXR-XXXX-XXXX; "7K3Q9D2M" or "cxr-7k3q" find them too.
+        dashed = "-".join(body[i : i + 4] for i in range(0, len(body), 4))
+        conditions.append(Q(reference__startswith=f"CXR-{dashed}"))
+    words = text.split(" ") if text else []
+    if not any(ch.isdigit() for ch in text) and any(len(w) >= NAME_WORD_MIN for w in words):
+        name = Q()
+        for word in words:
+            name &= Q(full_name__icontains=word)
+        conditions.append(name)
+    return conditions
+
+
+def search_query_usable(*, query: str) -> bool:
+    """Whether ``query`` can find anything (see ``screening_search``); else say what to type."""
+    return bool(_search_conditions(query))
+
+
 def screening_search(
     *, user: AbstractBaseUser | AnonymousUser, query: str, limit: int = SEARCH_LIMIT
 ) -> list[Screening]:
-    """Screenings of the user's regions whose reference, national ID or name contains ``query``.
+    """Screenings of the user's regions, newest first, whose reference starts with ``query``
+    (at least 4 characters after "CXR"), whose national ID is ``query`` (whole), or, for a
+    query without digits, whose name contains each word (one of at least 3 letters).
 
-    Reference and national ID ignore spaces, dashes and case; the name is matched on each word.
+    Spaces, dashes and case are ignored in references and national IDs.
     """
-    text = " ".join((query or "").split())
-    if len(text) < 2:
+    conditions = _search_conditions(query)
+    if not conditions:
         return []
-    compact = "".join(ch for ch in text if ch.isalnum()).upper()
-    condition = Q()
-    for word in text.split(" "):
-        condition &= Q(full_name__icontains=word)
-    if compact:
-        # References are stored as CXR-XXXX-XXXX; "7K3Q9D2M" or "cxr-7k3q" find them too.
-        condition |= Q(national_id__icontains=compact)
-        condition |= Q(reference__icontains=text.upper())
-        body = compact.removeprefix("CXR")
-        if len(body) >= 4:
-            dashed = "-".join(body[i : i + 4] for i in range(0, len(body), 4))
-            condition |= Q(reference__icontains=dashed)
+    condition = conditions[0]
+    for more in conditions[1:]:
+        condition |= more
     qs = selectors.screenings_visible_to(user=user).filter(condition)
     return list(qs.select_related("region").order_by("-submitted_at")[:limit])
 

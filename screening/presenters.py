@@ -14,7 +14,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from inference.constants import DISPLAY_NAMES
+from inference.pipeline import LUNG_CHECK_NOT_RUN, NO_LUNG_FIELDS
 
+from . import rules
 from .models import Heatmap, ReviewDecision, Screening, ScreeningStatus
 from .validators import age_in_years
 
@@ -142,8 +144,11 @@ def age_display(screening: Screening) -> int:
     return age_in_years(screening.date_of_birth)
 
 
-# Low-quality flags of the chest X-ray gate, as clinicians read them.
+# Low-quality flags of the chest X-ray gate and of the worker's lung check, as clinicians read
+# them (the lung check's wording lives in rules, with the other messages).
 QUALITY_FLAG_TEXT: dict[str, str] = {
+    NO_LUNG_FIELDS: rules.QUALITY_NO_LUNG_FIELDS,
+    LUNG_CHECK_NOT_RUN: rules.QUALITY_LUNG_CHECK_NOT_RUN,
     "too dark": _("too dark"),
     "too bright": _("too bright"),
     "low contrast": _("low contrast"),

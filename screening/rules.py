@@ -99,6 +99,10 @@ REGION_OWN_PARENT = _("A region cannot be its own parent.")
 REGION_TWO_LEVELS = _("Regions have two levels: the parent must be a province.")
 REGION_HAS_DISTRICTS = _("This region has districts of its own, so it must be a province.")
 
+# --- quality flags the worker adds (the lung check), as clinicians read them -------------------
+QUALITY_NO_LUNG_FIELDS = _("no lung fields found: the model's reading of this image is unreliable")
+QUALITY_LUNG_CHECK_NOT_RUN = _("lung fields not checked (the lung check did not run)")
+
 # --- why a screening failed (stored on the screening, shown on the patient's page) -------------
 FAILED_IMAGE_MISSING = _("The stored image file is missing.")
 FAILED_IMAGE_UNREADABLE = _("The image could not be read: {error}")

@@ -6,11 +6,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -109,42 +109,91 @@ def submission_status(request: HttpRequest, screening_id, token: str) -> HttpRes
 
 
 # --- clinician --------------------------------------------------------------------------------
+CURSOR_PARAMS = ("after", "before", "page")  # ``page``: links from before keyset pagination
+
+
+def _triage_links(request: HttpRequest, page: selectors.TriagePage) -> dict:
+    """First / previous / next links with the page's filters kept."""
+    query = request.GET.copy()
+    for name in CURSOR_PARAMS:
+        query.pop(name, None)
+    first = query.urlencode()
+
+    def link(name: str, token: str | None) -> str | None:
+        if token is None:
+            return None
+        here = query.copy()
+        here[name] = token
+        return "?" + here.urlencode()
+
+    paged = any(name in request.GET for name in ("after", "before"))
+    return {
+        "first_url": reverse("screening:triage") + (f"?{first}" if first else ""),
+        "previous_url": link("before", page.previous_cursor) if paged else None,
+        "next_url": link("after", page.next_cursor),
+        "paged": paged,
+        "count_text": _count_text(page),
+    }
+
+
+def _count_text(page: selectors.TriagePage) -> str:
+    if page.count_capped:
+        # The exact total is not counted (BENCHMARKS.md: 0.5 s nationally); only its lower bound.
+        return _("more than %(count)s") % {"count": number_format(page.count, force_grouping=True)}
+    return number_format(page.count, force_grouping=True)
+
+
+def _triage_page(request: HttpRequest, filters) -> tuple[selectors.TriagePage, str | None]:
+    """The page the link asks for; a cursor this portal did not make: the first page and a
+    message (the caller answers 400)."""
+    try:
+        page = selectors.triage_page_from_tokens(
+            user=request.user,
+            filters=filters,
+            after=request.GET.get("after"),
+            before=request.GET.get("before"),
+            size=settings.TRIAGE_PAGE_SIZE,
+        )
+        return page, None
+    except selectors.TriageCursorInvalid:
+        page = selectors.triage_page_for_user(
+            user=request.user, filters=filters, size=settings.TRIAGE_PAGE_SIZE
+        )
+        return page, str(selectors.TRIAGE_CURSOR_INVALID)
+
+
 @login_required
 @require_GET
 def triage(request: HttpRequest) -> HttpResponse:
     filter_form = TriageFilterForm(request.GET, user=request.user)
     filters = filter_form.to_filters(default_status=ScreeningStatus.COMPLETED)
-    paginator = Paginator(
-        selectors.triage_list_for_user(user=request.user, filters=filters),
-        settings.TRIAGE_PAGE_SIZE,
+    page, cursor_error = _triage_page(request, filters)
+    audit_annotate(  # portal.audit: what the list showed, its filters without the cursors
+        request,
+        references=[s.reference for s in page.rows],
+        filters={k: v for k, v in request.GET.items() if k not in CURSOR_PARAMS},
+        page="1" if page.is_first else "cursor",
     )
-    page = paginator.get_page(request.GET.get("page"))
-    audit_annotate(request, references=[s.reference for s in page.object_list])  # portal.audit
-    rows = presenters.triage_rows(page.object_list)
     pending = presenters.pending_rows(
         selectors.pending_list_for_user(user=request.user, filters=filters)
     )
-    query = request.GET.copy()
-    query.pop("page", None)
-    return _no_store(
-        render(
-            request,
-            "screening/triage.html",
-            {
-                "filter_form": filter_form,
-                "page": page,
-                "rows": rows,
-                "pending": pending,
-                "pending_statuses": PENDING_STATUSES,
-                "query": query.urlencode(),
-                "state": selectors.triage_state_for_user(user=request.user),
-                "config": {
-                    "url": reverse("screening:triage-state"),
-                    "interval": settings.TRIAGE_POLL_SECONDS * 1000,
-                },
-            },
-        )
-    )
+    context = {
+        "filter_form": filter_form,
+        "page": page,
+        "rows": presenters.triage_rows(page.rows),
+        "pending": pending,
+        "pending_statuses": PENDING_STATUSES,
+        "cursor_error": cursor_error,
+        **_triage_links(request, page),
+        # No triage_state_for_user fingerprint here any more: it counts every visible screening
+        # (a full COUNT per view at national scale) and nothing on the page read it.
+        "config": {
+            "url": reverse("screening:triage-state"),
+            "interval": settings.TRIAGE_POLL_SECONDS * 1000,
+        },
+    }
+    status = 400 if cursor_error else 200
+    return _no_store(render(request, "screening/triage.html", context, status=status))
 
 
 @login_required

@@ -106,7 +106,8 @@ def status_notify(request: HttpRequest, screening_id) -> HttpResponse:
 @require_GET
 def screening_search_page(request: HttpRequest) -> HttpResponse:
     query = (request.GET.get("q") or "").strip()[:100]
-    results = people.screening_search(user=request.user, query=query) if query else []
+    usable = people.search_query_usable(query=query)
+    results = people.screening_search(user=request.user, query=query) if usable else []
     if query:
         people.people_audit(
             action="screening.search",
@@ -122,7 +123,8 @@ def screening_search_page(request: HttpRequest) -> HttpResponse:
             {
                 "query": query,
                 "results": results,
-                "too_short": bool(query) and len(query) < 2,
+                "too_short": bool(query) and not usable,
+                "search_help": people.SEARCH_QUERY_HELP,
                 "limit": people.SEARCH_LIMIT,
             },
         )

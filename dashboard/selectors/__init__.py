@@ -1,6 +1,7 @@
-"""Reads of the national dashboard: a fixed, small number of grouped queries whatever the
-number of screenings, regions or months (one per table below), each scoped by
-``screenings_visible_to`` (administrators: every region; clinicians: their own).
+"""Reads of the national dashboard: a fixed, small number of queries whatever the number of
+screenings, regions or months, on the rollup (``RegionMonthRollup``, kept by
+``dashboard.rollups``), each scoped to the regions the user serves (``regions_for_user``:
+administrators every region; clinicians their own).
 
 - ``dashboard_overview``: per region group and month: submitted, completed, pending, failed,
   rejected; predicted labels; median upload-to-result and upload-to-review; and, per region,
@@ -15,12 +16,13 @@ drills down to its districts; ``region=<district>`` is that district alone.
 from .common import (
     JUDGED_DECISIONS,
     LABELS,
-    Median,
+    Groups,
     Scope,
+    groups_build,
     scope_build,
     user_can_see_dashboard,
 )
-from .overview import PeriodRow, RegionSummary, dashboard_overview
+from .overview import PeriodRow, RegionSummary, dashboard_overview, rollup_as_of
 from .watch import (
     RegionWatch,
     WatchRow,
@@ -35,7 +37,7 @@ from .watch import (
 __all__ = [
     "JUDGED_DECISIONS",
     "LABELS",
-    "Median",
+    "Groups",
     "PeriodRow",
     "RegionSummary",
     "RegionWatch",
@@ -43,10 +45,12 @@ __all__ = [
     "WatchRow",
     "band_thresholds_for_region",
     "dashboard_overview",
+    "groups_build",
     "model_card_reference",
     "model_watch",
     "priority_for_region",
     "reviewed_pairs",
+    "rollup_as_of",
     "scope_build",
     "unreviewed_band_moves",
     "user_can_see_dashboard",

@@ -1,5 +1,6 @@
 """Shared parts of the dashboard's reads: who may see it, the scope (region drilled into, since
-when), the grouping of screenings into regions, and the current-review join."""
+when), which rollup rows make each group of the page, and the current-review join (for the
+threshold reads, which stay on the screenings)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,11 @@ import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import (
-    Aggregate,
-    DurationField,
-    F,
-    FilteredRelation,
-    Q,
-    QuerySet,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
 from screening.models import Region, ReviewDecision, Screening
-from screening.selectors import regions_for_user, screenings_visible_to
+from screening.selectors import regions_for_user
 
 LABELS = ("covid", "normal", "pneumonia")
 # Decisions that say something about COVID-19 (an unusable image says nothing).
@@ -28,15 +21,6 @@ JUDGED_DECISIONS = (
     ReviewDecision.NO_FINDING,
     ReviewDecision.PNEUMONIA_OTHER,
 )
-
-
-class Median(Aggregate):
-    """PostgreSQL's ``percentile_cont(0.5)`` (works on intervals). Other databases (the
-    embedded SQLite) take the Python path in ``_medians``."""
-
-    function = "percentile_cont"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = DurationField()
 
 
 def user_can_see_dashboard(*, user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -70,25 +54,51 @@ def scope_build(*, region_code: str | None, months: int, user) -> Scope:
     return Scope(region=region, since=since, months=months)
 
 
-def _group_key(scope: Scope):
-    """The region each screening is counted under at this level."""
-    if scope.region is None:
-        return Coalesce("region__parent_id", "region_id")
-    return F("region_id")
+@dataclass(frozen=True)
+class Groups:
+    """The page's groups and the rollup rows they are summed from (``RegionMonthRollup``).
+
+    ``whole``: top-level regions read as one ``subtree`` row (the user sees the province and
+    every district of it); ``parts``: regions read as their own rows, each mapped to its group
+    (a clinician's districts in the national view; every region of a drill-down)."""
+
+    regions: dict[int, Region]
+    whole: frozenset[int]
+    parts: dict[int, int]
+
+    def rows_filter(self) -> Q:
+        return Q(subtree=True, region_id__in=sorted(self.whole)) | Q(
+            subtree=False, region_id__in=sorted(self.parts)
+        )
+
+    def group_of(self, *, region_id: int, subtree: bool) -> int:
+        return region_id if subtree else self.parts[region_id]
 
 
-def _base(*, user, scope: Scope) -> QuerySet[Screening]:
-    qs = screenings_visible_to(user=user)
+def groups_build(*, user, scope: Scope) -> Groups:
+    """One query for a superuser (every region), two for a clinician (their regions first)."""
+    if user.is_superuser:
+        regions = {r.pk: r for r in Region.objects.all()}
+        visible = set(regions)
+    else:
+        visible = set(regions_for_user(user=user).values_list("id", flat=True))
+        regions = Region.objects.filter(Q(pk__in=visible) | Q(children__in=visible)).distinct()
+        regions = {r.pk: r for r in regions}
     if scope.region is not None:
-        qs = qs.filter(Q(region_id=scope.region.pk) | Q(region__parent_id=scope.region.pk))
-    return qs
-
-
-def _month(value) -> datetime.date:
-    if isinstance(value, datetime.datetime):
-        value = timezone.localtime(value) if timezone.is_aware(value) else value
-        return value.date().replace(day=1)
-    return value.replace(day=1)
+        parts = {
+            rid: rid
+            for rid in visible
+            if rid == scope.region.pk or regions[rid].parent_id == scope.region.pk
+        }
+        return Groups(regions=regions, whole=frozenset(), parts=parts)
+    # A visible province means an assigned one (or a superuser): all its districts are visible.
+    whole = frozenset(rid for rid in visible if regions[rid].parent_id is None)
+    parts = {
+        rid: regions[rid].parent_id
+        for rid in visible
+        if regions[rid].parent_id is not None and regions[rid].parent_id not in whole
+    }
+    return Groups(regions=regions, whole=whole, parts=parts)
 
 
 def _with_current_review(qs: QuerySet[Screening]) -> QuerySet[Screening]:

@@ -1,26 +1,22 @@
 """The dashboard's overview: per region group and month, volumes, predicted labels, medians,
-and the high-priority backlog (a fixed number of grouped queries)."""
+and the high-priority backlog, read from the rollup (a fixed number of small queries)."""
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
 
-from django.db import connection
-from django.db.models import (
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Q,
-    QuerySet,
-)
-from django.db.models.functions import TruncMonth
+from django.db.models import QuerySet, Sum
 
-from screening.models import PENDING_STATUSES, Region, Screening
+from screening.models import Region
 
 from .. import stats
-from .common import LABELS, Median, Scope, _base, _group_key, _month, _with_current_review
+from ..models import RegionMonthRollup, RollupState
+from .common import LABELS, Groups, Scope, groups_build
+
+STATUS_COUNTS = ("submitted", "completed", "pending", "failed", "rejected")
+COUNTED = (*STATUS_COUNTS, *(f"predicted_{label}" for label in LABELS))
+MEDIANS = ("median_result_seconds", "median_review_seconds")
 
 
 # --- overview ---------------------------------------------------------------------------------
@@ -60,69 +56,69 @@ class RegionSummary:
         return total
 
 
-def _result_duration():
-    return ExpressionWrapper(F("completed_at") - F("submitted_at"), output_field=DurationField())
+def _rows(*, groups: Groups, scope: Scope) -> QuerySet[RegionMonthRollup]:
+    return RegionMonthRollup.objects.filter(groups.rows_filter(), month__gte=scope.since.date())
 
 
-def _review_duration():
-    return ExpressionWrapper(
-        F("current_review__created_at") - F("submitted_at"), output_field=DurationField()
-    )
+def _period_rows(*, groups: Groups, scope: Scope) -> dict[tuple[int, datetime.date], PeriodRow]:
+    """Rollup rows summed into (group, month). A group made of one row keeps that row's exact
+    medians; one made of several (some districts of a province) reads them from the merged
+    histograms (within ``stats.BUCKET_HALF_STEP``), fetched in one more query only then."""
+    rows: dict[tuple[int, datetime.date], PeriodRow] = {}
+    parts: dict[tuple[int, datetime.date], list[int]] = {}
+    for r in _rows(groups=groups, scope=scope).values(
+        "pk", "region_id", "subtree", "month", *COUNTED, *MEDIANS
+    ):
+        key = (groups.group_of(region_id=r["region_id"], subtree=r["subtree"]), r["month"])
+        row = rows.setdefault(key, PeriodRow(region_id=key[0], month=key[1]))
+        for name in STATUS_COUNTS:
+            setattr(row, name, getattr(row, name) + r[name])
+        for label in LABELS:
+            row.predicted[label] = row.predicted.get(label, 0) + r[f"predicted_{label}"]
+        row.median_result_seconds = r["median_result_seconds"]
+        row.median_review_seconds = r["median_review_seconds"]
+        parts.setdefault(key, []).append(r["pk"])
+    combined = {pk: key for key, pks in parts.items() if len(pks) > 1 for pk in pks}
+    if combined:
+        histograms: dict[tuple[int, datetime.date], list] = {}
+        for pk, result, review in RegionMonthRollup.objects.filter(pk__in=combined).values_list(
+            "pk", "result_histogram", "review_histogram"
+        ):
+            histograms.setdefault(combined[pk], []).append((result, review))
+        for key, pairs in histograms.items():
+            rows[key].median_result_seconds = stats.histogram_median(
+                stats.histogram_merge(p[0] for p in pairs)
+            )
+            rows[key].median_review_seconds = stats.histogram_median(
+                stats.histogram_merge(p[1] for p in pairs)
+            )
+    return rows
 
 
 def dashboard_overview(*, user, scope: Scope) -> list[RegionSummary]:
-    """Per region group: monthly rows (oldest first) and the high-priority backlog."""
-    base = _base(user=user, scope=scope)
-    recent = _with_current_review(base.filter(submitted_at__gte=scope.since)).annotate(
-        group=_group_key(scope), month=TruncMonth("submitted_at")
-    )
-    counts = (
-        recent.values("group", "month")
-        .annotate(
-            submitted=Count("pk"),
-            completed=Count("pk", filter=Q(status="completed")),
-            pending=Count("pk", filter=Q(status__in=PENDING_STATUSES)),
-            failed=Count("pk", filter=Q(status="failed")),
-            rejected=Count("pk", filter=Q(status="rejected")),
-            **{f"label_{c}": Count("pk", filter=Q(prediction__label=c)) for c in LABELS},
-        )
+    """Per region group: monthly rows (oldest first) and the high-priority backlog, from the
+    rollup (``dashboard.rollups``): region names, the period's rows, and the backlog (every
+    month's rows) -- three small queries whatever the number of screenings (a fourth, the
+    histograms, where a group combines several regions' rows)."""
+    groups = groups_build(user=user, scope=scope)
+    rows = _period_rows(groups=groups, scope=scope)
+    backlog: dict[int, int] = {}
+    for region_id, subtree, n in (
+        RegionMonthRollup.objects.filter(groups.rows_filter(), high_unreviewed__gt=0)
+        .values("region_id", "subtree")
+        .annotate(n=Sum("high_unreviewed"))
+        .values_list("region_id", "subtree", "n")
         .order_by()
-    )
-    rows: dict[tuple[int, datetime.date], PeriodRow] = {}
-    for r in counts:
-        key = (r["group"], _month(r["month"]))
-        rows[key] = PeriodRow(
-            region_id=r["group"],
-            month=key[1],
-            submitted=r["submitted"],
-            completed=r["completed"],
-            pending=r["pending"],
-            failed=r["failed"],
-            rejected=r["rejected"],
-            predicted={c: r[f"label_{c}"] for c in LABELS},
-        )
-    for key, (result, review) in _medians(recent).items():
-        if key in rows:
-            rows[key].median_result_seconds = result
-            rows[key].median_review_seconds = review
-
-    backlog = dict(
-        _with_current_review(base)
-        .filter(status="completed", prediction__priority="high", current_review__isnull=True)
-        .annotate(group=_group_key(scope))
-        .values("group")
-        .annotate(n=Count("pk"))
-        .values_list("group", "n")
-        .order_by()
-    )
+    ):
+        group = groups.group_of(region_id=region_id, subtree=subtree)
+        backlog[group] = backlog.get(group, 0) + n
     region_ids = {key[0] for key in rows} | set(backlog)
-    regions = Region.objects.in_bulk(region_ids)
     summaries = []
-    for rid in sorted(region_ids, key=lambda i: regions[i].code):
+    for rid in sorted(region_ids, key=lambda i: groups.regions[i].code):
         region_rows = sorted((r for (g, _), r in rows.items() if g == rid), key=lambda r: r.month)
         summaries.append(
             RegionSummary(
-                region=regions[rid],
+                region=groups.regions[rid],
                 rows=region_rows,
                 backlog_high_unreviewed=backlog.get(rid, 0),
                 drillable=scope.region is None,
@@ -131,35 +127,7 @@ def dashboard_overview(*, user, scope: Scope) -> list[RegionSummary]:
     return summaries
 
 
-def _medians(recent: QuerySet[Screening]) -> dict[tuple[int, datetime.date], tuple]:
-    """Median upload-to-result (completed screenings) and upload-to-review (current decision)."""
-
-    def seconds(value) -> float | None:
-        return value.total_seconds() if value is not None else None
-
-    if connection.vendor == "postgresql":
-        medians = (
-            recent.values("group", "month")
-            .annotate(
-                result=Median(_result_duration(), filter=Q(status="completed")),
-                review=Median(_review_duration(), filter=Q(current_review__isnull=False)),
-            )
-            .order_by()
-        )
-        return {
-            (m["group"], _month(m["month"])): (seconds(m["result"]), seconds(m["review"]))
-            for m in medians
-        }
-    # SQLite (embedded mode, small data): the same medians computed here.
-    results: dict = {}
-    reviews: dict = {}
-    for group, month, status, submitted, completed, reviewed in recent.values_list(
-        "group", "month", "status", "submitted_at", "completed_at", "current_review__created_at"
-    ):
-        key = (group, _month(month))
-        if status == "completed" and completed is not None:
-            results.setdefault(key, []).append((completed - submitted).total_seconds())
-        if reviewed is not None:
-            reviews.setdefault(key, []).append((reviewed - submitted).total_seconds())
-    keys = set(results) | set(reviews)
-    return {k: (stats.median(results.get(k, [])), stats.median(reviews.get(k, []))) for k in keys}
+def rollup_as_of() -> datetime.datetime | None:
+    """When the figures were last refreshed (None: never, the page says so)."""
+    state = RollupState.objects.filter(name="dashboard").only("refreshed_at").first()
+    return state.refreshed_at if state else None

@@ -15,14 +15,13 @@ from django.db.models import (
     Q,
     QuerySet,
 )
-from django.db.models.functions import TruncMonth
 
 from inference.metadata import metadata_path, priority_band
 from screening.models import Region, ReviewDecision, Screening
 
 from .. import stats
-from ..models import RegionBandThreshold
-from .common import JUDGED_DECISIONS, Scope, _base, _group_key, _month, _with_current_review
+from ..models import RegionBandThreshold, RegionMonthRollup
+from .common import JUDGED_DECISIONS, Scope, _with_current_review, groups_build
 
 # --- model watch ------------------------------------------------------------------------------
 SHIPPED_WEIGHTS = (
@@ -74,21 +73,25 @@ def _judged(qs: QuerySet[Screening]) -> QuerySet[Screening]:
 
 
 def model_watch(*, user, scope: Scope) -> list[RegionWatch]:
+    """Per region group and month, from the rollup's confusion counts (two small queries)."""
     reference = model_card_reference()
-    suspected = Q(current_review__decision=ReviewDecision.COVID_SUSPECTED)
-    high = Q(prediction__priority="high")
-    counts = (
-        _judged(_base(user=user, scope=scope).filter(submitted_at__gte=scope.since))
-        .annotate(group=_group_key(scope), month=TruncMonth("submitted_at"))
-        .values("group", "month")
-        .annotate(
-            tp=Count("pk", filter=suspected & high),
-            fn=Count("pk", filter=suspected & ~high),
-            fp=Count("pk", filter=~suspected & high),
-            tn=Count("pk", filter=~suspected & ~high),
+    groups = groups_build(user=user, scope=scope)
+    summed: dict[tuple[int, datetime.date], list[int]] = {}
+    for region_id, subtree, month, *confusion in (
+        RegionMonthRollup.objects.filter(groups.rows_filter(), month__gte=scope.since.date())
+        .filter(Q(watch_tp__gt=0) | Q(watch_fn__gt=0) | Q(watch_fp__gt=0) | Q(watch_tn__gt=0))
+        .values_list(
+            "region_id", "subtree", "month", "watch_tp", "watch_fn", "watch_fp", "watch_tn"
         )
-        .order_by()
-    )
+    ):
+        key = (groups.group_of(region_id=region_id, subtree=subtree), month)
+        total = summed.setdefault(key, [0, 0, 0, 0])
+        for i, n in enumerate(confusion):
+            total[i] += n
+    counts = [
+        {"group": g, "month": m, "tp": tp, "fn": fn, "fp": fp, "tn": tn}
+        for (g, m), (tp, fn, fp, tn) in summed.items()
+    ]
     by_region: dict[int, list[WatchRow]] = {}
     for r in counts:
         agreement = stats.Agreement(
@@ -100,7 +103,7 @@ def model_watch(*, user, scope: Scope) -> list[RegionWatch]:
         by_region.setdefault(r["group"], []).append(
             WatchRow(
                 region_id=r["group"],
-                month=_month(r["month"]),
+                month=r["month"],
                 agreement=agreement,
                 sensitivity_below=stats.below_reference(
                     agreement.sensitivity, reference["sensitivity"]
@@ -110,7 +113,7 @@ def model_watch(*, user, scope: Scope) -> list[RegionWatch]:
                 ),
             )
         )
-    regions = Region.objects.in_bulk(list(by_region))
+    regions = groups.regions
     watches = []
     for rid in sorted(by_region, key=lambda i: regions[i].code):
         rows = sorted(by_region[rid], key=lambda w: w.month)

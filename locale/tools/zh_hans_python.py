@@ -98,4 +98,6 @@ ZH = {
     "This date does not exist: check the day and the month (year-month-day, for example 1980-04-23).": "这个日期不存在：请检查月份和日期（年-月-日，例如 1980-04-23）。",
     "Enter a mobile phone number: the local number (for example {example}) or the international one, starting with + and the country code.": "请输入手机号码：本地号码（例如 {example}），或以 + 和国家代码开头的国际号码。",
     "As you would dial it here (for example 0712 345678), or with + and the country code.": "按本地拨号方式填写（例如 0712 345678），或以 + 和国家代码开头。",
+    "no lung fields found: the model's reading of this image is unreliable": "未找到肺野：模型对这张影像的判读不可靠",
+    "lung fields not checked (the lung check did not run)": "未检查肺野（肺野检查未运行）",
 }

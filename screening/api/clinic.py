@@ -95,8 +95,8 @@ class ScreeningSearchApi(APIView):
 
     def get(self, request: Request) -> Response:
         query = (request.query_params.get("q") or "").strip()
-        if len(" ".join(query.split())) < 2 or len(query) > 100:
-            return validation_error_response({"q": ["Type between 2 and 100 characters."]})
+        if len(query) > 100 or not people.search_query_usable(query=query):
+            return validation_error_response({"q": [str(people.SEARCH_QUERY_HELP)]})
         results = people.screening_search(user=request.user, query=query)
         audit_annotate(request._request, references=[s.reference for s in results])
         return Response(SearchResultSerializer(results, many=True).data)

@@ -113,17 +113,46 @@ screening_status = extend_schema(
     },
     tags=["public"],
 )
+TriagePage = inline_serializer(
+    "TriagePage",
+    {
+        "count": serializers.IntegerField(
+            help_text="Matching screenings, counted up to 1000 (see `count_capped`)."
+        ),
+        "count_capped": serializers.BooleanField(
+            help_text="More than `count` match: the exact total is not counted."
+        ),
+        "next": serializers.URLField(
+            allow_null=True, help_text="The next page (same filters), or null at the end."
+        ),
+        "previous": serializers.URLField(
+            allow_null=True, help_text="The page before, or null on the first page."
+        ),
+        "results": TriageItemSerializer(many=True),
+    },
+)
+CURSOR_HELP = (
+    "Opaque cursor from a `next` / `previous` link; do not build or edit it (an edited or cut "
+    "cursor is a 400 on this parameter). Omit both for the first page."
+)
 triage_list = extend_schema_view(
     get=extend_schema(
-        summary="Triage list of your regions (paginated, triage order)",
+        summary="Triage list of your regions (keyset pages, triage order)",
+        description=(
+            "Pages by cursor, not page number: follow `next` / `previous`. A page costs the same "
+            "at any depth, and a screening that arrives while you page does not shift the rows "
+            "you have not seen yet (it sorts into its place in the order)."
+        ),
         parameters=[
             OpenApiParameter("region", OpenApiTypes.STR, description="Region code."),
             OpenApiParameter("status", OpenApiTypes.STR),
             OpenApiParameter("reviewed", OpenApiTypes.BOOL),
             OpenApiParameter("date_from", OpenApiTypes.DATE),
             OpenApiParameter("date_to", OpenApiTypes.DATE),
+            OpenApiParameter("after", OpenApiTypes.STR, description=CURSOR_HELP),
+            OpenApiParameter("before", OpenApiTypes.STR, description=CURSOR_HELP),
         ],
-        responses={200: TriageItemSerializer(many=True), 400: VALIDATION, **CLINICIAN_ERRORS},
+        responses={200: TriagePage, 400: VALIDATION, **CLINICIAN_ERRORS},
         tags=["clinician"],
     )
 )
@@ -173,6 +202,13 @@ review_history = extend_schema(
 )
 screening_search = extend_schema(
     summary="Search your regions by reference, national ID or name",
+    description=(
+        "Newest first, at most 50. `q` matches a reference that starts with it (at least 4 "
+        "characters after `CXR`; dashes, spaces and case ignored), a whole national ID "
+        "(separators and case ignored), or, when `q` has no digits, names containing each of its "
+        "words (at least one word of 3 letters). Part of a national ID or the middle of a "
+        "reference does not match. A `q` that can match none of these is a 400."
+    ),
     parameters=[OpenApiParameter("q", OpenApiTypes.STR, required=True)],
     responses={200: SearchResultSerializer(many=True), 400: VALIDATION, **CLINICIAN_ERRORS},
     tags=["clinician"],

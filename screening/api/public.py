@@ -11,7 +11,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import status
 from rest_framework.exceptions import Throttled
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -131,35 +130,72 @@ class ScreeningStatusApi(APIView):
         )
 
 
-class TriagePagination(PageNumberPagination):
+PAGE_PARAMS = ("after", "before", "page")  # ``page``: links from before keyset pagination
+
+
+class TriagePagination:
+    """Keyset pagination of the triage list: ``?after=`` / ``?before=`` opaque cursors (the
+    ``next`` / ``previous`` links), a count capped at ``selectors.TRIAGE_COUNT_CAP``, no
+    ``COUNT(*)`` over the whole list (BENCHMARKS.md). DRF's ``CursorPagination`` orders by
+    model fields only; the triage order is an expression (``selectors.TRIAGE_KEY``)."""
+
     @property
     def page_size(self) -> int:  # read per request: settings may change after import (tests)
         return settings.TRIAGE_PAGE_SIZE
 
-    page_size_query_param = None
+    def paginate(self, *, request: Request, filters) -> selectors.TriagePage:
+        return selectors.triage_page_from_tokens(
+            user=request.user,
+            filters=filters,
+            after=request.query_params.get("after"),
+            before=request.query_params.get("before"),
+            size=self.page_size,
+        )
+
+    def link(self, request: Request, name: str, token: str | None) -> str | None:
+        if token is None:
+            return None
+        query = request.query_params.copy()
+        for param in PAGE_PARAMS:
+            query.pop(param, None)
+        query[name] = token
+        return request.build_absolute_uri(request.path) + "?" + query.urlencode()
 
 
 @docs.triage_list
-class TriageListApi(ListAPIView):
-    """``GET /api/v1/triage/?region=&status=&reviewed=&date_from=&date_to=&page=`` (clinician)."""
+class TriageListApi(APIView):
+    """``GET /api/v1/triage/?region=&status=&reviewed=&date_from=&date_to=&after=`` (clinician):
+    ``{"count", "count_capped", "next", "previous", "results"}``."""
 
     permission_classes = [IsAuthenticated]
-    serializer_class = TriageItemSerializer
-    pagination_class = TriagePagination
 
-    def list(self, request: Request, *args, **kwargs) -> Response:
+    def get(self, request: Request) -> Response:
         form = TriageFilterForm(request.query_params, user=request.user)
         if not form.is_valid():
             return validation_error_response(form_errors(form))
-        self.filters = form.to_filters()
-        response = super().list(request, *args, **kwargs)
+        paginator = TriagePagination()
+        try:
+            page = paginator.paginate(request=request, filters=form.to_filters())
+        except selectors.TriageCursorInvalid:
+            name = "after" if request.query_params.get("after") else "before"
+            return validation_error_response({name: [str(selectors.TRIAGE_CURSOR_INVALID)]})
+        results = TriageItemSerializer(page.rows, many=True).data
         audit_annotate(
-            request._request, references=[r["reference"] for r in response.data["results"]]
+            request._request,
+            references=[r["reference"] for r in results],
+            filters={k: v for k, v in request.query_params.items() if k not in PAGE_PARAMS},
+            page="1" if page.is_first else "cursor",
         )
-        return response
-
-    def get_queryset(self):
-        return selectors.triage_list_for_user(user=self.request.user, filters=self.filters)
+        return Response(
+            {
+                "count": page.count,
+                "count_capped": page.count_capped,
+                "next": paginator.link(request, "after", page.next_cursor),
+                "previous": paginator.link(request, "before", page.previous_cursor),
+                "results": results,
+            },
+            headers={"Cache-Control": "private, no-store"},
+        )
 
 
 @docs.review_create

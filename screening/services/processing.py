@@ -20,16 +20,19 @@ from django.utils import timezone
 
 from inference.constants import CLASSES
 from inference.pipeline import (
+    LUNG_CHECK_NOT_RUN,
+    LUNG_FLAGS,
     PREDICTED,
     Analysis,
     ImageDecodeError,
     RenderedHeatmap,
     decode_stored,
+    lung_quality_flags,
     render_heatmap,
 )
 
 from .. import rules, storage
-from ..ml import get_predictor
+from ..ml import get_lung_finder, get_predictor
 from ..models import (
     CLAIMABLE_STATUSES,
     PROBABILITY_SUM_TOLERANCE,
@@ -119,9 +122,36 @@ def screening_process(*, screening_id: str) -> Screening:
     except ScreeningFailed as exc:
         screening_mark_failed(screening_id=screening_id, reason=str(exc))
     else:
-        screening_store_result(screening_id=screening_id, analysis=analysis)
+        (lung_flags,) = screening_lung_flags(images=[image])
+        screening_store_result(
+            screening_id=screening_id,
+            analysis=analysis,
+            quality_flags=quality_flags_merged(screening.quality_flags, lung_flags),
+        )
     screening.refresh_from_db()
     return screening
+
+
+def screening_lung_flags(*, images: list[Image.Image]) -> list[tuple[str, ...]]:
+    """The lung check's quality flags per image (one forward pass of the lung U-Net).
+
+    The prediction is made either way: a film without plausible lung fields is flagged for the
+    clinician, not failed, and a lung model that cannot load or run never fails a screening.
+    """
+    if not settings.INFERENCE_LUNG_CHECK:
+        return [() for _ in images]
+    try:
+        return lung_quality_flags(get_lung_finder(), images)
+    except Exception as exc:  # noqa: BLE001 - the check is advisory; no image data in the log
+        logger.error("lung check not run (%s); screenings flagged", type(exc).__name__)
+        return [(LUNG_CHECK_NOT_RUN,) for _ in images]
+
+
+def quality_flags_merged(stored: list[str] | None, lung_flags: tuple[str, ...]) -> list[str]:
+    """The gate's flags as stored, and this run's lung flags in place of any earlier run's (a
+    redelivered screening is not flagged twice, nor keeps a "not run" that now ran)."""
+    kept = [flag for flag in stored or [] if flag not in LUNG_FLAGS]
+    return kept + [flag for flag in lung_flags if flag not in kept]
 
 
 def screening_load_image(*, screening: Screening) -> Image.Image:
@@ -137,7 +167,11 @@ def screening_load_image(*, screening: Screening) -> Image.Image:
 def screening_analyse(*, image: Image.Image) -> Analysis:
     """The model's probabilities and (unless switched off) Grad-CAM maps, from one pass."""
     explain = HEATMAP_CLASSES if settings.INFERENCE_HEATMAPS else ()
-    analysis = get_predictor().analyse(image, explain=explain)
+    return analysis_validated(get_predictor().analyse(image, explain=explain))
+
+
+def analysis_validated(analysis: Analysis) -> Analysis:
+    """The analysis, if its probabilities are a distribution; else ``ScreeningFailed``."""
     values = [float(analysis.probabilities[c]) for c in CLASSES]
     if (
         not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in values)
@@ -159,8 +193,11 @@ def _render_heatmaps(analysis: Analysis) -> dict[str, RenderedHeatmap]:
         return {}
 
 
-def screening_store_result(*, screening_id: str, analysis: Analysis) -> bool:
-    """Complete a ``processing`` screening with its prediction and heatmaps, atomically.
+def screening_store_result(
+    *, screening_id: str, analysis: Analysis, quality_flags: list[str] | None = None
+) -> bool:
+    """Complete a ``processing`` screening with its prediction and heatmaps, atomically
+    (``quality_flags``: the screening's flags after the worker's checks; None: unchanged).
 
     Files are written before the transaction and removed again if the result is dropped (the
     screening changed state meanwhile) or the transaction fails. True when stored.
@@ -171,10 +208,14 @@ def screening_store_result(*, screening_id: str, analysis: Analysis) -> bool:
     try:
         names = {label: storage.store_heatmap(h.png_bytes) for label, h in rendered.items()}
         with transaction.atomic():
+            flags = {} if quality_flags is None else {"quality_flags": quality_flags}
             finished = Screening.objects.filter(
                 pk=screening_id, status=ScreeningStatus.PROCESSING
             ).update(
-                status=ScreeningStatus.COMPLETED, status_reason="", completed_at=timezone.now()
+                status=ScreeningStatus.COMPLETED,
+                status_reason="",
+                completed_at=timezone.now(),
+                **flags,
             )
             if finished:
                 replaced = _write_prediction(screening_id, analysis, rendered, names)

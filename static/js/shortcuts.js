@@ -57,7 +57,7 @@
     }
     else if (table && key === "r") {
       var notice = document.getElementById("new-results");
-      if (notice && !notice.classList.contains("hidden")) { window.location.reload(); } else { handled = false; }
+      if (notice && !notice.classList.contains("hidden")) { document.getElementById("refresh-link").click(); } else { handled = false; }
     }
     else if (reviewForm && /^[1-9]$/.test(key)) {
       var radios = reviewForm.querySelectorAll("input[type=radio][name=decision]");

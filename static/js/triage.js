@@ -1,6 +1,7 @@
 // Clinician triage list: asks in the background how many results arrived since the page was
 // shown and announces "3 new results - show them". The list itself never moves under the user:
-// only the clinician's click (or "r") loads the new list.
+// only the clinician's click (or "r") loads the new list, from its first page (new results may
+// sort before the page shown: the list is paged by a cursor, not a page number).
 (function () {
   "use strict";
   var configEl = document.getElementById("triage-config");
@@ -14,9 +15,11 @@
   var link = document.getElementById("refresh-link");
   var shown = -1;
 
+  var firstUrl = stateEl.getAttribute("data-first-url");
+  if (firstUrl) { link.setAttribute("href", firstUrl); }
   link.addEventListener("click", function (event) {
     event.preventDefault();
-    window.location.reload();
+    if (firstUrl) { window.location.assign(firstUrl); } else { window.location.reload(); }
   });
 
   function poll() {

@@ -3,6 +3,8 @@ order on the copied sort keys (``Screening.triage_score`` / ``is_reviewed``)."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,20 +21,33 @@ def queries_for(client, url: str, params: dict | None = None) -> int:
     return len(ctx.captured_queries)
 
 
+def next_link(client, url: str) -> str:
+    """The page's "Next" link: the API's ``next``, the HTML page's ``rel="next"`` anchor."""
+    response = client.get(url)
+    if "/api/" in url:
+        return response.json()["next"]
+    href = response.content.decode().split('rel="next" id="page-next"')[0].rsplit('href="', 1)[1]
+    return reverse("screening:triage") + html.unescape(href.split('"')[0])
+
+
 @pytest.mark.parametrize(
     "url", [reverse("screening:triage"), "/api/v1/triage/"], ids=["page", "api"]
 )
-def test_a_triage_page_costs_the_same_queries_for_three_rows_or_twenty_five(
-    url, north_client, make_scored, clinician_north, settings
+def test_a_triage_page_costs_the_same_queries_for_three_rows_or_twenty_five_and_on_later_pages(
+    url, north_client, make_scored, clinician_north, settings, django_assert_num_queries
 ):
     for i in range(3):
         make_scored(prob_covid=0.1 + i / 10, decision="no_finding" if i == 0 else None)
     few = queries_for(north_client, url)
-    for i in range(40):
-        make_scored(prob_covid=i / 50, decision="no_finding" if i % 3 == 0 else None)
+    for i in range(60):
+        make_scored(prob_covid=i / 70, decision="no_finding" if i % 3 == 0 else None)
     many = queries_for(north_client, url)
-    second_page = queries_for(north_client, url, {"page": 2})
-    assert few == many == second_page
+    assert few == many
+    second = next_link(north_client, url)
+    third = next_link(north_client, second)
+    for later in (second, third):  # keyset pages: no OFFSET, no COUNT(*), same queries
+        with django_assert_num_queries(many):
+            assert north_client.get(later).status_code == 200
 
 
 def test_the_copied_sort_keys_follow_predictions_and_reviews(make_scored):
@@ -78,11 +93,117 @@ def test_keyset_pages_walk_the_whole_triage_order_once(make_scored, clinician_no
     walked, cursor = [], None
     while True:
         with CaptureQueriesContext(connection) as ctx:
-            rows, cursor = selectors.triage_page_for_user(
-                user=clinician_north, after=cursor, size=4
-            )
-        assert len(ctx.captured_queries) <= 2  # the user's regions, then the page
-        walked += [s.pk for s in rows]
-        if cursor is None:
+            page = selectors.triage_page_for_user(user=clinician_north, after=cursor, size=4)
+        assert len(ctx.captured_queries) <= 3  # the user's regions, the page, the capped count
+        walked += [s.pk for s in page.rows]
+        if page.next_cursor is None:
             break
+        cursor = selectors.triage_cursor_decode(token=page.next_cursor)
     assert walked == expected and len(expected) == 29
+    # ... and back again by the "Previous" cursors, page by page, to the first page.
+    back = [s.pk for s in page.rows]
+    while page.previous_cursor is not None:
+        before = selectors.triage_cursor_decode(token=page.previous_cursor)
+        page = selectors.triage_page_for_user(user=clinician_north, before=before, size=4)
+        back = [s.pk for s in page.rows] + back
+    assert back == expected
+
+
+def _walk(user, *, size: int, between=None, filters=None) -> list:
+    """Every page from the first by the "Next" cursors; ``between(n)`` runs after page n."""
+    rows, token, n = [], None, 0
+    while True:
+        page = selectors.triage_page_from_tokens(
+            user=user, filters=filters, after=token, before=None, size=size
+        )
+        rows += page.rows
+        n += 1
+        if between is not None:
+            between(n)
+        if page.next_cursor is None:
+            return rows
+        token = page.next_cursor
+
+
+def test_paging_neither_repeats_nor_skips_rows_while_new_screenings_arrive(
+    make_scored, clinician_north
+):
+    import datetime
+
+    from django.utils import timezone
+
+    start = timezone.now() - datetime.timedelta(hours=2)
+    for i in range(17):
+        make_scored(
+            prob_covid=round((i % 6) / 6, 2),  # ties on the probability across pages
+            submitted_at=start + datetime.timedelta(minutes=i % 4),
+            decision="no_finding" if i % 5 == 0 else None,
+        )
+    original = {s.pk for s in selectors.triage_list_for_user(user=clinician_north)}
+    arrived = []
+
+    def arrive(n: int) -> None:  # after each page: one above everything, one below, one tied
+        for p in (0.99, 0.01, 0.5):
+            arrived.append(make_scored(prob_covid=p).pk)
+
+    walked = _walk(clinician_north, size=4, between=arrive)
+    ids = [s.pk for s in walked]
+    assert len(ids) == len(set(ids))  # no row twice
+    assert original <= set(ids)  # no row that was there from the start skipped
+    keys = [selectors.triage_cursor(s) for s in walked]
+    assert keys == sorted(keys, key=lambda k: (k[0], k[1], k[2], k[3]))  # one order throughout
+    assert set(ids) - original <= set(arrived)
+
+
+def test_a_crafted_cursor_never_shows_another_regions_screening(
+    api_client, north_client, make_scored, clinician_north, settings
+):
+    settings.TRIAGE_PAGE_SIZE = 2
+    south = [make_scored(region="SOUTH-01", prob_covid=p) for p in (0.95, 0.9, 0.2)]
+    north = [make_scored(region="NORTH-01", prob_covid=p) for p in (0.93, 0.5, 0.1)]
+    api_client.force_authenticate(clinician_north)
+    for row in south:  # validly signed cursors placed on, and just before, the south rows
+        token = selectors.triage_cursor_encode(screening=row)
+        for param in ("after", "before"):
+            body = api_client.get("/api/v1/triage/", {param: token}).json()
+            page = north_client.get(reverse("screening:triage"), {param: token}).content.decode()
+            assert {r["region"] for r in body["results"]} <= {"NORTH-01"}
+            assert not any(s.reference in page for s in south)
+    listed = _walk(clinician_north, size=2)
+    assert {s.pk for s in listed} == {s.pk for s in north}
+
+
+@pytest.mark.parametrize("reviewed", [True, False])
+def test_keyset_pages_with_the_review_state_fixed_walk_both_ways(
+    make_scored, clinician_north, reviewed
+):
+    # With the review filter the cursor compares the key without its first part (an index
+    # range that PostgreSQL can position backwards, BENCHMARKS.md); the order must not change.
+    for i in range(14):
+        make_scored(prob_covid=(i % 4) / 4, decision="no_finding" if i % 2 else None)
+    filters = selectors.TriageFilters(reviewed=reviewed)
+    expected = [s.pk for s in selectors.triage_list_for_user(user=clinician_north, filters=filters)]
+    forward = _walk(clinician_north, size=3, filters=filters)
+    assert [s.pk for s in forward] == expected and len(expected) == 7
+    other = selectors.triage_cursor(  # a cursor taken from a row of the other review state
+        next(
+            s
+            for s in selectors.triage_list_for_user(user=clinician_north)
+            if s.reviewed != reviewed
+        )
+    )
+    after = selectors.triage_page_for_user(
+        user=clinician_north, filters=filters, after=other, size=10
+    )
+    assert [s.pk for s in after.rows] == (expected if reviewed else [])  # False < True
+    page = selectors.triage_page_for_user(
+        user=clinician_north, filters=filters, after=selectors.triage_cursor(forward[-2]), size=3
+    )
+    back = [s.pk for s in page.rows]
+    while page.previous_cursor is not None:
+        before = selectors.triage_cursor_decode(token=page.previous_cursor)
+        page = selectors.triage_page_for_user(
+            user=clinician_north, filters=filters, before=before, size=3
+        )
+        back = [s.pk for s in page.rows] + back
+    assert back == expected

@@ -17,6 +17,7 @@ def _month_start(months_back: int) -> datetime.datetime:
 
 @pytest.fixture
 def fixture_data(regions, screening_factory, prediction_factory, review_factory, django_user_model):
+    from dashboard.rollups import rollup_backfill
     from screening.models import Review
 
     reviewer = django_user_model.objects.create_user(username="fixture.reviewer")
@@ -61,6 +62,7 @@ def fixture_data(regions, screening_factory, prediction_factory, review_factory,
     for p in (0.10, 0.20, 0.95):
         add("SOUTH-01", m2, p, "covid_suspected")
     add("SOUTH-01", m2, 0.80, "no_finding")
+    rollup_backfill()  # the dashboard reads the rollup, as beat keeps it in production
     return {"m1": m1.date().replace(day=1), "m2": m2.date().replace(day=1)}
 
 

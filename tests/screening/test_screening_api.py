@@ -133,8 +133,8 @@ def test_the_triage_api_accepts_a_drf_token_and_lists_in_triage_order(
 
     body = api_client.get("/api/v1/triage/").json()
 
-    assert set(body) == {"count", "next", "previous", "results"}
-    assert body["count"] == 3
+    assert set(body) == {"count", "count_capped", "next", "previous", "results"}
+    assert body["count"] == 3 and body["count_capped"] is False
     assert [r["reference"] for r in body["results"]] == [
         high.reference,
         low.reference,
@@ -171,11 +171,55 @@ def test_the_triage_api_filters_and_paginates(
     TriagePagination.page_size, saved = 2, TriagePagination.page_size
     try:
         page1 = api_client.get("/api/v1/triage/").json()
-        page2 = api_client.get("/api/v1/triage/", {"page": 2}).json()
+        page2 = api_client.get(page1["next"]).json()
+        back = api_client.get(page2["previous"]).json()
     finally:
         TriagePagination.page_size = saved
-    assert page1["count"] == 4 and len(page1["results"]) == 2 and page1["next"]
+    assert page1["count"] == 4 and len(page1["results"]) == 2 and page1["previous"] is None
+    assert "after=" in page1["next"] and "page=" not in page1["next"]
     assert len(page2["results"]) == 2 and page2["previous"] and page2["next"] is None
+    assert back["results"] == page1["results"] and back["previous"] is None
+
+
+def test_the_triage_api_keeps_the_filters_in_its_page_links(
+    api_client, clinician_province, make_scored, settings
+):
+    for p in (0.1, 0.2, 0.3):
+        make_scored(region="NORTH-01", prob_covid=p)
+    make_scored(region="NORTH-02", prob_covid=0.4)
+    api_client.force_authenticate(clinician_province)
+    settings.TRIAGE_PAGE_SIZE = 2
+
+    page1 = api_client.get("/api/v1/triage/", {"region": "NORTH-01"}).json()
+    page2 = api_client.get(page1["next"]).json()
+
+    assert "region=NORTH-01" in page1["next"]
+    assert {r["region"] for r in page1["results"] + page2["results"]} == {"NORTH-01"}
+    assert len(page2["results"]) == 1 and page2["next"] is None
+
+
+@pytest.mark.parametrize("param", ["after", "before"])
+@pytest.mark.parametrize(
+    "token", ["garbage", "eyJhIjoxfQ:1abc:xyz", "tampered"], ids=["junk", "bad-signature", "edited"]
+)
+def test_an_invalid_or_edited_triage_cursor_is_a_400_that_says_so(
+    api_client, clinician_north, make_scored, settings, param, token
+):
+    for p in (0.1, 0.2, 0.3):
+        make_scored(prob_covid=p)
+    api_client.force_authenticate(clinician_north)
+    settings.TRIAGE_PAGE_SIZE = 2
+    if token == "tampered":  # a real cursor with one character changed
+        from urllib.parse import unquote
+
+        real = unquote(api_client.get("/api/v1/triage/").json()["next"].split("after=")[1])
+        token = real[:5] + ("A" if real[5] != "A" else "B") + real[6:]
+
+    response = api_client.get("/api/v1/triage/", {param: token})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid" and "page link is not valid" in body[param][0]
 
 
 def test_a_clinician_records_a_review_and_earlier_ones_stay_as_history(
@@ -280,3 +324,4 @@ def test_the_triage_page_size_is_read_per_request(
     settings.TRIAGE_PAGE_SIZE = 2
     body = api_client.get("/api/v1/triage/").json()
     assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]
+    assert len(api_client.get(body["next"]).json()["results"]) == 1

@@ -124,3 +124,61 @@ def test_the_triage_state_changes_when_a_result_or_a_review_arrives(
     review_factory(screening=screening, clinician=clinician_north)
     fourth = selectors.triage_state_for_user(user=clinician_north)
     assert len({first, second, third, fourth}) == 4
+
+
+# --- search (people.screening_search) ------------------------------------------------------------
+@pytest.fixture
+def findable(make_scored):
+    return {
+        "amina": make_scored(full_name="Amina Okafor", national_id="AB123456"),
+        "grace": make_scored(full_name="Grace Mwangi", national_id="zx9876543"),
+        "south": make_scored(full_name="Amina South", national_id="SO111111", region="SOUTH-01"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("ZX-987-6543", ["grace"]),  # the whole national ID: card separators and case ignored
+        ("ab 123 456", ["amina"]),
+        ("9876543", []),  # part of a national ID: no longer a match
+        ("ZX987", []),
+        ("amina", ["amina"]),  # a name: any part of 3+ letters, any case, own regions only
+        ("okafor am", ["amina"]),  # each word (the short one too), any order
+        ("am", []),  # too short to look up
+        ("okafor1", []),  # a query with digits is an identifier, not a name
+    ],
+)
+def test_search_matches_a_whole_national_id_or_part_of_a_name(
+    clinician_north, findable, query, found
+):
+    from screening import people
+
+    results = people.screening_search(user=clinician_north, query=query)
+    assert {s.pk for s in results} == {findable[name].pk for name in found}
+
+
+def test_search_matches_a_reference_by_its_beginning_in_any_spelling(clinician_north, findable):
+    from screening import people
+
+    reference = findable["grace"].reference  # CXR-XXXX-XXXX
+    body = reference.removeprefix("CXR-").replace("-", "")
+    for query in (reference, reference.lower(), body, body[:4], f"cxr {body[:6]}", body[:5]):
+        found = people.screening_search(user=clinician_north, query=query)
+        assert findable["grace"].pk in {s.pk for s in found}, query
+    assert people.screening_search(user=clinician_north, query=body[4:]) == []  # its 2nd half
+    assert people.screening_search(user=clinician_north, query=body[:3]) == []  # under 4
+    south = findable["south"].reference
+    assert people.screening_search(user=clinician_north, query=south) == []
+
+
+def test_a_search_that_can_match_nothing_says_what_to_type(
+    north_client, api_client, clinician_north
+):
+    from django.urls import reverse
+
+    html = north_client.get(reverse("screening-people:search"), {"q": "ab"}).content.decode()
+    assert 'id="search-too-short"' in html and "at least 3 letters of a name" in html
+    api_client.force_authenticate(clinician_north)
+    response = api_client.get("/api/v1/search/", {"q": "ab"})
+    assert response.status_code == 400 and "whole national ID" in response.json()["q"][0]

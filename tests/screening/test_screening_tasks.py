@@ -306,3 +306,215 @@ def test_a_new_result_is_banded_by_its_regions_confirmed_thresholds(
 
     assert Prediction.objects.get(screening=north).priority == "high"
     assert Prediction.objects.get(screening=south).priority == fake_predictor.priority(0.62)
+
+
+# --- the lung check -----------------------------------------------------------------------------
+def _stored_film(sample_bytes, name="normal") -> str:
+    from inference.pipeline import intake
+
+    return storage.store_png(intake(sample_bytes[name], max_bytes=20 * 1024 * 1024).png_bytes)
+
+
+def test_a_chest_film_is_completed_without_a_lung_flag(
+    screening_factory, fake_predictor, sample_bytes
+):
+    screening = screening_factory(
+        status="queued", image=_stored_film(sample_bytes), quality_flags=["too dark"]
+    )
+    assert run_task(screening.pk) == "completed"
+    assert Screening.objects.get(pk=screening.pk).quality_flags == ["too dark"]
+
+
+def test_a_film_without_lung_fields_still_gets_its_prediction_and_is_flagged(
+    screening_factory, fake_predictor
+):
+    # The factory's stored image is a grey square with a line: no lungs on it.
+    screening = screening_factory(status="queued", quality_flags=["low contrast"])
+
+    assert run_task(screening.pk) == "completed"
+
+    screening.refresh_from_db()
+    assert screening.quality_flags == ["low contrast", "no lung fields found"]
+    assert Prediction.objects.filter(screening=screening).count() == 1
+
+
+def test_a_lung_model_that_cannot_load_never_fails_the_screening(
+    screening_factory, fake_predictor, sample_bytes, monkeypatch, caplog
+):
+    def broken():
+        raise RuntimeError("lungs.safetensors: sha256 does not match")
+
+    monkeypatch.setattr(processing, "get_lung_finder", broken)
+    screening = screening_factory(status="queued", image=_stored_film(sample_bytes))
+
+    assert run_task(screening.pk) == "completed"
+
+    screening.refresh_from_db()
+    assert screening.quality_flags == ["lung check not run"]
+    assert "lung check not run (RuntimeError)" in caplog.text
+    assert screening.full_name not in caplog.text and screening.national_id not in caplog.text
+
+
+def test_a_redelivered_screening_gets_this_runs_lung_flags_only_once():
+    merged = processing.quality_flags_merged
+    assert merged(["too dark", "lung check not run"], ("no lung fields found",)) == [
+        "too dark",
+        "no lung fields found",
+    ]
+    assert merged(["no lung fields found"], ("no lung fields found",)) == ["no lung fields found"]
+    assert merged(["no lung fields found"], ()) == []
+    assert merged(None, ()) == []
+
+
+def test_the_lung_flag_is_shown_on_the_clinician_detail_page_and_api(
+    screening_factory, fake_predictor, regions, north_client, api_client, clinician_north
+):
+    from django.urls import reverse
+
+    screening = screening_factory(status="queued", region=regions["NORTH-01"])
+    assert run_task(screening.pk) == "completed"
+
+    html = north_client.get(reverse("screening:detail", args=[screening.pk])).content.decode()
+    assert "no lung fields found: the model&#x27;s reading of this image is unreliable" in html
+    api_client.force_authenticate(clinician_north)
+    body = api_client.get(f"/api/v1/screenings/{screening.pk}/").json()
+    assert body["quality_flags"] == ["no lung fields found"]
+    assert body["prediction"] is not None  # the clinician decides; the model still reads it
+
+
+# --- batching (INFERENCE_BATCH_SIZE > 1) ---------------------------------------------------------
+class BatchingFake:
+    """The fake predictor with ``analyse_batch``: records the size of every batch."""
+
+    def __init__(self, fake, *, breaks_on_width: int | None = None) -> None:
+        self.fake, self.batches, self.breaks_on_width = fake, [], breaks_on_width
+
+    def __getattr__(self, name):
+        return getattr(self.fake, name)
+
+    def analyse(self, image, *, explain=()):
+        if image.size[0] == self.breaks_on_width:
+            raise FloatingPointError("this image breaks the model")
+        return self.fake.analyse(image, explain=explain)
+
+    def analyse_batch(self, images, *, explain=()):
+        self.batches.append(len(images))
+        if any(i.size[0] == self.breaks_on_width for i in images):
+            raise FloatingPointError("one image in the batch breaks the model")
+        return [self.fake.analyse(i, explain=explain) for i in images]
+
+
+@pytest.fixture
+def batching(settings, fake_predictor, monkeypatch):
+    settings.INFERENCE_BATCH_SIZE = 4
+    settings.INFERENCE_BATCH_WINDOW_MS = 1
+    fake = BatchingFake(fake_predictor)
+    monkeypatch.setattr("screening.ml._predictor", fake)
+    return fake
+
+
+def test_a_task_takes_the_waiting_screenings_along_as_one_batch(screening_factory, batching):
+    first, *others = [screening_factory(status="queued") for _ in range(5)]
+
+    assert run_task(first.pk, task_id="t-1") == "completed"
+
+    assert batching.batches == [4]  # its own and the three oldest waiting, one forward pass
+    statuses = dict(Screening.objects.values_list("pk", "status"))
+    assert sorted(statuses.values()) == ["completed"] * 4 + ["queued"]
+    assert set(
+        Screening.objects.filter(status="completed").values_list("claimed_by", flat=True)
+    ) == {"t-1"}
+    # the messages of the screenings it took along are no-ops; the fifth is processed alone
+    done = [s for s in others if statuses[s.pk] == "completed"]
+    assert all(run_task(s.pk) == "skipped" for s in done)
+    (left,) = [s for s in others if statuses[s.pk] == "queued"]
+    assert run_task(left.pk) == "completed"
+    assert Prediction.objects.count() == 5
+
+
+def test_one_corrupt_stored_file_in_a_batch_fails_alone_with_its_reason(
+    screening_factory, batching, media_root
+):
+    first, corrupt, third = [screening_factory(status="queued") for _ in range(3)]
+    (media_root / corrupt.image.name).write_bytes(b"garbage, not a PNG")
+
+    assert run_task(first.pk) == "completed"
+
+    corrupt.refresh_from_db()
+    assert corrupt.status == "failed"
+    assert corrupt.status_reason.startswith("The image could not be read")
+    assert Screening.objects.get(pk=third.pk).status == "completed"
+    assert batching.batches == [2]
+    assert not Prediction.objects.filter(screening=corrupt).exists()
+
+
+def test_an_image_that_breaks_the_model_fails_alone_and_the_batch_is_analysed_one_by_one(
+    screening_factory, batching, media_root
+):
+    from tests.conftest import png_bytes
+
+    first, bad, third = [screening_factory(status="queued") for _ in range(3)]
+    (media_root / bad.image.name).write_bytes(png_bytes(size=(77, 96)))
+    batching.breaks_on_width = 77
+
+    assert run_task(first.pk) == "completed"
+
+    assert Screening.objects.get(pk=bad.pk).status_reason == "The model returned no valid result."
+    assert Screening.objects.get(pk=third.pk).status == "completed"
+
+
+def test_a_lone_screening_is_processed_at_once_with_batching_on(
+    screening_factory, batching, monkeypatch
+):
+    waits = []
+    monkeypatch.setattr("screening.services.batching.time.sleep", waits.append)
+    screening = screening_factory(status="queued")
+    assert run_task(screening.pk) == "completed"
+    assert batching.batches == []  # nothing else was waiting: the single-screening path
+    assert waits == []  # and it did not wait for the collection window
+
+
+def test_a_forming_batch_waits_one_window_for_more(screening_factory, batching, monkeypatch):
+    waits = []
+    monkeypatch.setattr("screening.services.batching.time.sleep", waits.append)
+    first, second = [screening_factory(status="queued") for _ in range(2)]
+    assert run_task(first.pk) == "completed"
+    assert waits == [0.001]  # INFERENCE_BATCH_WINDOW_MS = 1: one more look, then the batch runs
+    assert batching.batches == [2]
+
+
+def test_a_redelivered_batch_task_takes_all_its_claims_over(screening_factory, batching):
+    first, second = [screening_factory(status="queued") for _ in range(2)]
+    # the worker claimed both for task "t-9" and was killed before storing anything
+    assert processing.screening_claim(screening_id=str(first.pk), owner="t-9")
+    assert processing.screening_claim(screening_id=str(second.pk), owner="t-9")
+    assert run_task(second.pk, task_id="t-other") == "skipped"
+
+    assert run_task(first.pk, task_id="t-9") == "completed"
+
+    assert Screening.objects.get(pk=second.pk).status == "completed"
+    assert batching.batches == [2]
+
+
+def test_a_transient_error_gives_the_batch_back_and_publishes_the_others_again(
+    screening_factory, batching, monkeypatch
+):
+    first, second, third = [screening_factory(status="queued") for _ in range(3)]
+    published = []
+    monkeypatch.setattr(
+        "screening.services.submission.screening_enqueue",
+        lambda *, screening: published.append(str(screening.pk)),
+    )
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("screening.services.batching.screenings_process", database_gone)
+    monkeypatch.setattr("screening.tasks.retry_countdown", lambda retries: 0)
+
+    assert process_screening.apply(args=[str(first.pk)]).get() == "failed"  # after its retries
+
+    assert set(published) == {str(second.pk), str(third.pk)}
+    assert Screening.objects.get(pk=first.pk).status == "failed"
+    assert {Screening.objects.get(pk=s.pk).status for s in (second, third)} == {"queued"}
+    assert not Screening.objects.exclude(pk=first.pk).exclude(claimed_by="").exists()

@@ -1,5 +1,7 @@
 """HTML pages: patient status page, clinician triage list, detail, image and review."""
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from screening.models import Review
@@ -171,3 +173,65 @@ def test_access_tokens_are_redacted_from_log_messages():
     line = f'"GET /s/0b0e7a3c-1d2e-4f50-8a9b-1c2d3e4f5a6b/{TOKEN}/ HTTP/1.1" 200'
     assert TOKEN not in redact(line)
     assert TOKEN not in redact(f"GET /api/v1/screenings/x/status/?token={TOKEN}&a=1")
+
+
+def _link(html: str, anchor_id: str) -> str:
+    import html as html_lib
+
+    href = html.split(f'id="{anchor_id}"')[0].rsplit('href="', 1)[1].split('"')[0]
+    href = html_lib.unescape(href)
+    return href if href.startswith("/") else reverse("screening:triage") + href
+
+
+def test_the_triage_page_pages_by_cursor_keeping_its_filters_with_first_and_previous_links(
+    north_client, make_scored, settings
+):
+    settings.TRIAGE_PAGE_SIZE = 2
+    open_ones = [make_scored(prob_covid=p) for p in (0.9, 0.7, 0.5, 0.3, 0.1)]
+    done = make_scored(prob_covid=0.99, decision="no_finding")
+    url = reverse("screening:triage")
+
+    first = north_client.get(url, {"reviewed": "false"}).content.decode()
+    assert 'id="page-previous"' not in first and 'id="page-first"' not in first
+    second_url = _link(first, "page-next")
+    assert "reviewed=false" in second_url and "after=" in second_url
+    second = north_client.get(second_url).content.decode()
+    third = north_client.get(_link(second, "page-next")).content.decode()
+
+    def shown(page: str) -> list:
+        table = page.split('id="triage-table"')[1].split("</table>")[0]
+        return [s for s in open_ones + [done] if s.reference in table]
+
+    assert shown(first) + shown(second) + shown(third) == open_ones  # the filter held
+    assert 'id="page-next"' not in third and 'id="page-first"' in third
+    assert shown(north_client.get(_link(third, "page-previous")).content.decode()) == shown(second)
+    back_to_first = north_client.get(_link(third, "page-first")).content.decode()
+    assert shown(back_to_first) == shown(first) and "reviewed=false" in _link(third, "page-first")
+
+
+def test_the_triage_page_shows_a_capped_count_not_an_exact_total(
+    north_client, make_scored, monkeypatch
+):
+    from screening import selectors
+
+    for p in (0.1, 0.2, 0.3, 0.4):
+        make_scored(prob_covid=p)
+    html = north_client.get(reverse("screening:triage")).content.decode()
+    assert '<span class="count" id="results-count">4</span>' in html
+    monkeypatch.setattr(selectors, "TRIAGE_COUNT_CAP", 3)
+    with CaptureQueriesContext(connection) as ctx:
+        html = north_client.get(reverse("screening:triage")).content.decode()
+    assert '<span class="count" id="results-count">more than 3</span>' in html
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    screening_counts = [sql for sql in counts if "screening_screening" in sql]
+    assert screening_counts and all("LIMIT 4" in sql for sql in screening_counts)
+
+
+def test_an_edited_page_link_is_a_400_with_a_message_and_the_first_page(north_client, make_scored):
+    screening = make_scored()
+    for param in ("after", "before"):
+        response = north_client.get(reverse("screening:triage"), {param: "edited.cursor:x:y"})
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert 'id="cursor-error" role="alert"' in html and "page link is not valid" in html
+        assert screening.reference in html.split('id="triage-table"')[1]

@@ -1,0 +1,101 @@
+"""Test-time augmentation of a finished source-grouped CV, measured the same way as every recipe.
+
+    python -m scripts.tta_eval --src reports/recipes/multi30 --dst reports/recipes/multi30-tta \
+        -- <the recipe's own train arguments, without --out/--only-fold>
+    python -m inference.train <the same arguments> --out reports/recipes/multi30-tta   # merge
+
+Every fold model (``folds/fold-K.safetensors``) re-predicts exactly the films its fold JSON
+holds (its validation films and the films it never trained on), averaging its softmax over a
+few deterministic views of each preprocessed array. The fold JSONs are written under ``--dst``
+with the source's signature, so the ordinary merge reuses them and the report, the calibration,
+the bands and the held-out-source tables are computed by the same code as every other row.
+``--views identity`` reproduces the source recipe (a check of this script, not a new row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+VIEWS = {
+    "identity": {},
+    "rot+7": {"angle": 7.0},
+    "rot-7": {"angle": -7.0},
+    "zoom1.08": {"scale": 1.08},
+    "zoom1.04": {"scale": 1.04},
+    "zoom0.94": {"scale": 0.94},
+}
+
+
+def tta_logits(model, arrays: np.ndarray, *, views: list[str], norm: str, bs: int = 64):
+    """log(mean over views of softmax(model(view(x)))): logits whose softmax is the average."""
+    import torch
+    from torchvision.transforms.v2 import functional as F
+
+    from inference.training.loop import NORMALIZATIONS
+
+    mean, std = NORMALIZATIONS[norm]
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(arrays), bs):
+            x = torch.from_numpy(arrays[i : i + bs]).unsqueeze(1).float().div_(255.0)
+            probs = 0
+            for name in views:
+                v = VIEWS[name]
+                xv = x
+                if v:
+                    xv = F.affine(
+                        x,
+                        angle=v.get("angle", 0.0),
+                        translate=[0, 0],
+                        scale=v.get("scale", 1.0),
+                        shear=[0.0],
+                        interpolation=F.InterpolationMode.BILINEAR,
+                    )
+                probs = probs + torch.softmax(model((xv - mean) / std), dim=1)
+            out.append(torch.log((probs / len(views)).clamp_min(1e-12)).numpy())
+    return np.concatenate(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    p = argparse.ArgumentParser(prog="python -m scripts.tta_eval")
+    p.add_argument("--src", type=Path, required=True)
+    p.add_argument("--dst", type=Path, required=True)
+    p.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    own = p.parse_args(argv[:split])
+    import torch
+    from safetensors.torch import load_file
+
+    from inference.model import DarkCovidNet
+    from inference.training.cli import load_data, parse_args
+
+    train_args = parse_args([*argv[split + 1 :], "--out", str(own.src)])
+    if train_args.threads:
+        torch.set_num_threads(train_args.threads)
+    _, _, arrays = load_data(train_args)
+    (own.dst / "folds").mkdir(parents=True, exist_ok=True)
+    for k in range(train_args.folds):
+        fold = json.loads((own.src / "folds" / f"fold-{k}.json").read_text())
+        model = DarkCovidNet(input_size=train_args.size, in_channels=1)
+        model.load_state_dict(load_file(str(own.src / "folds" / f"fold-{k}.safetensors")))
+        for idx_key, logit_key in (("valid_idx", "logits"), ("other_idx", "other_logits")):
+            idx = np.array(fold[idx_key], dtype=int)
+            if len(idx):
+                fold[logit_key] = tta_logits(
+                    model, arrays[idx], views=own.views, norm=train_args.norm
+                ).tolist()
+        fold["tta_views"] = own.views
+        (own.dst / "folds" / f"fold-{k}.json").write_text(json.dumps(fold))
+        print(f"fold {k}: {len(fold['valid_idx'])} + {len(fold['other_idx'])} films re-predicted")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
