@@ -68,7 +68,11 @@ def ship(rows: list[dict]) -> dict:
     base = next((r for r in rows if r["recipe"] == BASELINE), None)
     if base is None:
         return {"winner": None, "why": "no baseline row yet"}
-    eligible = [r for r in rows if r["cxr3_accuracy"] >= base["cxr3_accuracy"]]
+    # A test-time-augmentation row measures an inference option the predictor does not serve
+    # (yet): it is reported, and cannot ship.
+    eligible = [
+        r for r in rows if r["cxr3_accuracy"] >= base["cxr3_accuracy"] and not r.get("tta_views")
+    ]
     best = max(r["held_out_balanced_accuracy"] for r in eligible)
     tied = [r for r in eligible if r["held_out_balanced_accuracy"] >= best - TIE]
     winner = min(tied, key=complexity)
@@ -89,6 +93,9 @@ def collect(recipes: Path | None = None) -> list[dict]:
         report = json.loads(path.read_text())
         if report.get("kind") == "source-grouped-cv":
             rows.append(row(path.parent.name, report))
+            fold = path.parent / "folds" / "fold-0.json"
+            if fold.exists():
+                rows[-1]["tta_views"] = json.loads(fold.read_text()).get("tta_views")
     rows.sort(key=lambda r: (r["recipe"] != BASELINE, r["recipe"]))
     return rows
 
@@ -127,7 +134,16 @@ def render(rows: list[dict], decision: dict) -> str:
             f"| {r['recipe']} | " + " | ".join(pct(r["per_source"].get(s)) for s in sources) + " |"
         )
     lines += ["", "Commands:", ""]
-    lines += [f"- {r['recipe']}: `{r['command']}`" for r in rows]
+    lines += [
+        f"- {r['recipe']}: `{r['command']}`"
+        + (
+            f" (then `python -m scripts.tta_eval` with views {', '.join(r['tta_views'])}: "
+            "test-time augmentation of that recipe's fold models, not served, cannot ship)"
+            if r.get("tta_views")
+            else ""
+        )
+        for r in rows
+    ]
     lines += [
         "",
         f"Ship rule (SHIP_RULE.md): eligible {decision.get('eligible')}; winner "

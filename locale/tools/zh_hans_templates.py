@@ -104,6 +104,7 @@ ZH = {
     "Colour scale from blue (low attention) to red (high attention)": "色阶：从蓝色（关注低）到红色（关注高）",
     "high attention": "关注高",
     "The heatmap shows where the model looked for its answer, not where disease is.": "热力图显示的是模型作出判断时关注的位置，而不是病变所在的位置。",
+    "An empty map means that no part of the image raised that class's score.": "空白的热力图表示图像中没有任何部位提高了该类别的得分。",
     "No heatmap is available for this screening.": "此筛查没有热力图。",
     "Model output": "模型输出",
     "Predicted:": "预测：",

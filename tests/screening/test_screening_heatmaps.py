@@ -67,6 +67,10 @@ def test_the_worker_stores_heatmaps_aligned_with_the_radiograph_without_changing
             # The radiograph's own geometry (both are stretched over the same box on the page).
             assert png.size == (heatmap.width, heatmap.height) == gray.shape[::-1]
             alpha = np.asarray(png.convert("RGBA"))[..., 3]
+        if heatmap.class_label != expected["label"] and alpha.max() == 0:
+            # Grad-CAM keeps only evidence *for* a class: on a film predicted as another class
+            # the COVID-19 map may be empty (the page says what an empty map means).
+            continue
         assert alpha.std() > 5, "the heatmap is constant"
         # Heat only inside the region the model saw (borders trimmed, the model's margins cropped).
         assert alpha[:top].max(initial=0) == 0 and alpha[bottom:].max(initial=0) == 0

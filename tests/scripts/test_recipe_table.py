@@ -82,3 +82,15 @@ def test_the_table_has_one_row_per_recipe_baseline_first(recipes):
     assert [r["recipe"] for r in rows] == ["baseline", "a-multi"]
     text = rt.render(rows, rt.ship(rows))
     assert "| baseline | 80.0 |" in text and "winner **a-multi**" in text
+
+
+def test_a_test_time_augmentation_row_is_reported_but_cannot_ship():
+    rows = [
+        {**rt.row("baseline", report(0.80, 0.30)), "tta_views": None},
+        {**rt.row("plain", report(0.81, 0.35)), "tta_views": None},
+        {**rt.row("plain-tta", report(0.83, 0.40)), "tta_views": ["identity", "zoom1.04"]},
+    ]
+    decision = rt.ship(rows)
+    assert decision["winner"] == "plain"
+    assert "plain-tta" not in decision["eligible"]
+    assert "not served" in rt.render(rows, decision)
