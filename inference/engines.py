@@ -230,13 +230,13 @@ def onnx_model_bytes(
             logger.warning("ONNX cache %s does not parse; exporting again", path.name)
     data = onnx_export(model, input_size=input_size, in_channels=in_channels)
     try:
-        _write_atomically(path, data)
+        write_atomically(path, data)
     except OSError as exc:  # a read-only or full disk costs the next start an export, no more
         logger.warning("ONNX cache %s not written: %s", path, exc)
     return data
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Two worker processes starting together never read a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".onnx-", suffix=".tmp")

@@ -100,6 +100,11 @@ def _cam(
     retain: bool,
 ) -> np.ndarray:
     (grads,) = torch.autograd.grad(logits[0, index], activations, retain_graph=retain)
+    return cam_from_grads(grads, activations, size)
+
+
+def cam_from_grads(grads: torch.Tensor, activations: torch.Tensor, size: torch.Size) -> np.ndarray:
+    """The Grad-CAM map of one image from its gradients and activations (both [1, C, h, w])."""
     weights = grads.mean(dim=(2, 3), keepdim=True)  # [1, C, 1, 1]
     cam = torch.relu((weights * activations).sum(dim=1, keepdim=True))
     cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)

@@ -17,7 +17,6 @@ a stricter question than the crop: are there lung fields at all? Its thresholds 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,11 +208,10 @@ class LungFinder:
                 dynamic_axes={"x": {0: "n"}}, dynamo=False,
             )  # fmt: skip
         if cached is not None:
+            from inference.engines import write_atomically
+
             try:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_bytes(buffer.getvalue())
-                os.replace(tmp, cached)  # two processes never read a half-written file
+                write_atomically(cached, buffer.getvalue())
             except OSError:
                 pass  # the next start exports again
         return buffer.getvalue()

@@ -26,7 +26,7 @@ from PIL import Image
 from inference.constants import CLASSES
 from inference.engines import Engine, engine_build
 from inference.ensemble import build_classifier
-from inference.gradcam import gradcam_pass, heat_on_original
+from inference.gradcam import cam_from_grads, gradcam_pass, heat_on_original
 from inference.metadata import WeightsIntegrityError, priority_band, read_metadata
 from inference.pipeline import PREDICTED, Analysis
 from inference.preprocessing import MARGIN, MEAN, STD, load_grayscale, preprocess
@@ -60,17 +60,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("INFERENCE_DEVICE=cuda but no CUDA device is available")
     return torch.device(device)
-
-
-def _cam_from(grads: torch.Tensor, activations: torch.Tensor, size: torch.Size) -> np.ndarray:
-    """``gradcam._cam`` from gradients already taken (one image's rows [1, C, h, w])."""
-    weights = grads.mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((weights * activations).sum(dim=1, keepdim=True))
-    cam = torch.nn.functional.interpolate(cam, size=size, mode="bilinear", align_corners=False)
-    cam = cam[0, 0].detach().float().cpu().numpy()
-    low, high = float(cam.min()), float(cam.max())
-    scaled = (cam - low) / (high - low) if high > low else np.zeros_like(cam)
-    return scaled.astype(np.float32)
 
 
 @dataclass
@@ -283,9 +272,11 @@ class Predictor:
                 rows = range(len(picks))
                 target = sum(head[i, picks[i][slot]] for i in rows)
                 (grads,) = torch.autograd.grad(target, a, retain_graph=slot < len(explain) - 1)
-                for i in rows:  # the map of image i from its own rows: as ``_cam`` on [1, ...]
+                for i in rows:  # the map of image i from its own rows
                     if picks[i][slot] not in maps[i]:
-                        maps[i][picks[i][slot]] = _cam_from(grads[i : i + 1], a[i : i + 1], size)
+                        maps[i][picks[i][slot]] = cam_from_grads(
+                            grads[i : i + 1], a[i : i + 1], size
+                        )
         return logits, maps
 
     def _analysis(

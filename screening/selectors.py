@@ -255,9 +255,7 @@ def triage_page_for_user(
     """
     filters = filters or TriageFilters()
     filtered = _apply_filters(screenings_visible_to(user=user), filters)
-    listed = _with_review_annotations(filtered).select_related(
-        "region", "region__parent", "prediction"
-    )
+    listed = _triage_rows(filtered)
     if before is not None:
         qs = listed.filter(LessThan(*_keyset(filters, before)))
         rows = list(qs.order_by(*(part.desc() for part in TRIAGE_KEY))[: size + 1])[::-1]
@@ -313,9 +311,15 @@ def triage_list_for_user(
     Unreviewed first, then COVID-19 probability (highest first; no prediction yet last), ties
     longest-waiting first.
     """
-    qs = _with_review_annotations(screenings_visible_to(user=user))
-    qs = _apply_filters(qs, filters or TriageFilters())
-    return qs.select_related("region", "region__parent", "prediction").order_by(*TRIAGE_ORDER)
+    filtered = _apply_filters(screenings_visible_to(user=user), filters or TriageFilters())
+    return _triage_rows(filtered).order_by(*TRIAGE_ORDER)
+
+
+def _triage_rows(filtered: QuerySet[Screening]) -> QuerySet[Screening]:
+    """What a triage row shows: the review state and the prediction, region names joined."""
+    return _with_review_annotations(filtered).select_related(
+        "region", "region__parent", "prediction"
+    )
 
 
 def pending_list_for_user(

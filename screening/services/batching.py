@@ -28,9 +28,9 @@ from .. import rules
 from ..ml import get_predictor
 from ..models import CLAIMABLE_STATUSES, Screening, ScreeningStatus
 from .processing import (
-    HEATMAP_CLASSES,
     ScreeningFailed,
     analysis_validated,
+    heatmap_classes,
     quality_flags_merged,
     screening_claim,
     screening_load_image,
@@ -126,7 +126,7 @@ def screenings_analyse(*, images: list[Image.Image]) -> list[Analysis | Screenin
     """One forward pass for the batch; if the batch itself fails, each image alone, so that
     only the image that breaks the model fails (with a reason)."""
     predictor = get_predictor()  # ModelUnavailable propagates: the task retries
-    explain = HEATMAP_CLASSES if settings.INFERENCE_HEATMAPS else ()
+    explain = heatmap_classes()
     try:
         results: list = list(predictor.analyse_batch(images, explain=explain))
     except Exception:  # noqa: BLE001 - fall back to one image at a time

@@ -166,8 +166,12 @@ def screening_load_image(*, screening: Screening) -> Image.Image:
 
 def screening_analyse(*, image: Image.Image) -> Analysis:
     """The model's probabilities and (unless switched off) Grad-CAM maps, from one pass."""
-    explain = HEATMAP_CLASSES if settings.INFERENCE_HEATMAPS else ()
-    return analysis_validated(get_predictor().analyse(image, explain=explain))
+    return analysis_validated(get_predictor().analyse(image, explain=heatmap_classes()))
+
+
+def heatmap_classes() -> tuple[str, ...]:
+    """What Grad-CAM explains for each screening (nothing when heatmaps are switched off)."""
+    return HEATMAP_CLASSES if settings.INFERENCE_HEATMAPS else ()
 
 
 def analysis_validated(analysis: Analysis) -> Analysis:
