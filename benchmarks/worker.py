@@ -17,7 +17,9 @@ all of them alike:
   COVID-19, the heatmap PNGs, their files, the Prediction and Heatmap rows in one transaction)
   on a fresh queued screening each time, against a real database (a throwaway test database
   made from ``DATABASE_URL``; SQLite in memory without it).
-- the stages inside it (``decode``, ``analyse``, ``lungs``: the lung check's U-Net and mask
+- the stages inside it (``decode``, ``analyse``: the maps laid on the film at the stored
+  heatmap size, and ``analyse (before)``: at the film's full size, as before issue 14's fix,
+  ``lungs``: the lung check's U-Net and mask
   components, ``render``: the heatmap PNGs), and
   ``render (before)``: the same maps through the RGBA ``optimize=True`` encoder that
   ``heatmap_png`` replaced, for comparison.
@@ -239,7 +241,7 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
     max_side = runner.heatmap_max_side if runner else 1024
     png = film_png(name, size)
     image = decode_stored(png)
-    analysis = predictor.analyse(image, explain=HEATMAP_CLASSES)
+    analysis = predictor.analyse(image, explain=HEATMAP_CLASSES, heat_max_side=max_side)
     maps = list(analysis.heatmaps.values())
     times: dict[str, list[float]] = {
         k: []
@@ -249,6 +251,7 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
             "task",
             "decode",
             "analyse",
+            "analyse (before)",
             "lungs",
             "render",
             "render (before)",
@@ -269,7 +272,11 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
             if rep == 0 and runner.heatmaps_stored(sid) != len(maps):
                 raise RuntimeError("the task stored a different number of heatmaps")
         row["decode"] = timed(lambda: decode_stored(png))
-        row["analyse"] = timed(lambda: predictor.analyse(image, explain=HEATMAP_CLASSES))
+        row["analyse"] = timed(
+            lambda: predictor.analyse(image, explain=HEATMAP_CLASSES, heat_max_side=max_side)
+        )
+        # Before: the maps laid on the film at its full size, shrunk later by render_heatmap.
+        row["analyse (before)"] = timed(lambda: predictor.analyse(image, explain=HEATMAP_CLASSES))
         row["lungs"] = timed(lambda: lung_quality_flags(lungs, [image]))
         row["render"] = timed(lambda: [render_heatmap(m, max_side=max_side) for m in maps])
         if rep % legacy_every == 0:
@@ -323,7 +330,7 @@ def batch_film(args, predictor, runner, name: str, size: int) -> dict:
             images = [image] * n
 
             def library(images=images) -> None:
-                predictor.analyse_batch(images, explain=HEATMAP_CLASSES)
+                predictor.analyse_batch(images, explain=HEATMAP_CLASSES, heat_max_side=1024)
                 lung_quality_flags(lungs, images)
 
             row[f"library {n}"] = timed(library) / n
@@ -347,33 +354,6 @@ def batch_film(args, predictor, runner, name: str, size: int) -> dict:
     }
 
 
-def batch_markdown(results: dict, batches: list[int]) -> str:
-    lines = [
-        f"worker engine {results['engine']}, torch threads {results['threads']}, "
-        f"database {results['database'] or 'none'}; 1-min load average "
-        f"{results['load_before']:.2f} before, {results['load_after']:.2f} after.",
-        "",
-        "| film | "
-        + " | ".join(f"library, batch {n}" for n in batches)
-        + " | "
-        + " | ".join(f"task, batch {n}" for n in batches)
-        + " | lone task at 1 | lone task at 8 | lone: added by batching |",
-        "| --- |" + " ---: |" * (2 * len(batches) + 3),
-    ]
-    for f in results["films"]:
-        m = f["median_ms"]
-        cells = [m.get(f"library {n}") for n in batches] + [m.get(f"task {n}") for n in batches]
-        cells += [m.get("lone at 1"), m.get("lone at 8"), m.get("lone extra")]
-        text = " | ".join("-" if c is None else f"{c:.1f}" for c in cells)
-        lines.append(f"| {f['film']} {f['size']} | {text} |")
-    lines.append(
-        "\nMedians, ms per screening (library: analyse_batch with Grad-CAM for the predicted "
-        "class and COVID-19 + the batched lung check; task: one task claiming, analysing and "
-        "storing N queued screenings, over N); lone: one screening alone, ms."
-    )
-    return "\n".join(lines)
-
-
 def render_shape(heat: np.ndarray, max_side: int) -> np.ndarray:
     from inference.gradcam import resize_heat
 
@@ -381,37 +361,6 @@ def render_shape(heat: np.ndarray, max_side: int) -> np.ndarray:
     scale = min(1.0, max_side / max(height, width))
     shape = max(1, round(height * scale)), max(1, round(width * scale))
     return heat if shape == heat.shape else resize_heat(heat, shape)
-
-
-def markdown(results: dict) -> str:
-    lines = [
-        f"worker engine {results['engine']}, torch threads {results['threads']}, "
-        f"database {results['database'] or 'none'}; "
-        f"1-min load average {results['load_before']:.2f} before, {results['load_after']:.2f} "
-        "after.",
-        "",
-        "| film | heatmaps | predict (eager) ms | predict (engine) ms | task ms | "
-        "task / predict (engine) | task / predict (eager) | decode | analyse | lungs | render | "
-        "render (before) | PNG bytes (before) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for f in results["films"]:
-        m, p = f["median_ms"], f["p95_ms"]
-
-        def cell(key: str, m=m, p=p) -> str:
-            return f"{m[key]:.1f} (p95 {p[key]:.1f})" if key in m else "-"
-
-        ratio = f"{f['task_over_predict']:.2f}x" if "task_over_predict" in f else "-"
-        ratio_eager = f"{f['task_over_eager']:.2f}x" if "task_over_eager" in f else "-"
-        lines.append(
-            f"| {f['film']} {f['size']} | {f['heatmaps']} | {cell('predict (eager)')} | "
-            f"{cell('predict')} | {cell('task')} | {ratio} | {ratio_eager} | "
-            f"{m['decode']:.1f} | {m['analyse']:.1f} | {m['lungs']:.1f} | {m['render']:.1f} | "
-            f"{m.get('render (before)', float('nan')):.0f} | "
-            f"{f['heatmap_bytes']['render']:,} ({f['heatmap_bytes']['render (before)']:,}) |"
-        )
-    lines.append("\nMedians over the repetitions (p95 in brackets); ms per screening.")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", nargs="+", type=int, default=None, help="e.g. 1 4 8 16")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    from benchmarks.worker_tables import batch_markdown, markdown
+
     results = measure(args)
     print(batch_markdown(results, args.batches) if args.batches else markdown(results))
     if args.json:

@@ -14,10 +14,57 @@ import numpy as np
 # The model's default centre crop and the flatness below which a border row/column is trimmed.
 MARGIN = 0.06
 BORDER_STD = 4.0
+_BAND_ROWS = 64
+
+
+def _exact(arr: np.ndarray) -> bool:
+    return arr.ndim == 2 and np.issubdtype(arr.dtype, np.integer) and arr.dtype.itemsize <= 2
+
+
+def _moments(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row and per-column sums of x and x^2 of an 8/16-bit image, exact (int64), in
+    cache-sized bands of rows: numpy's float64 std over a 2048 px film took ~50 ms."""
+    height, width = arr.shape
+    work = np.int32 if arr.dtype.itemsize == 1 else np.int64  # 255^2 fits; 65535^2 does not
+    row_sum, row_sq = np.empty(height, np.int64), np.empty(height, np.int64)
+    col_sum, col_sq = np.zeros(width, np.int64), np.zeros(width, np.int64)
+    for start in range(0, height, _BAND_ROWS):
+        band = arr[start : start + _BAND_ROWS].astype(work)
+        squares = band * band
+        row_sum[start : start + _BAND_ROWS] = band.sum(axis=1, dtype=np.int64)
+        row_sq[start : start + _BAND_ROWS] = squares.sum(axis=1, dtype=np.int64)
+        col_sum += band.sum(axis=0, dtype=np.int64)
+        col_sq += squares.sum(axis=0, dtype=np.int64)
+    return row_sum, row_sq, col_sum, col_sq
 
 
 def _kept(arr: np.ndarray, max_std: float) -> tuple[np.ndarray, np.ndarray]:
-    return arr.std(axis=1) > max_std, arr.std(axis=0) > max_std
+    """Rows and columns whose standard deviation exceeds ``max_std``."""
+    if not _exact(arr):
+        return arr.std(axis=1) > max_std, arr.std(axis=0) > max_std
+    # The same test in exact integer arithmetic: n * sum x^2 - (sum x)^2 > (max_std * n)^2.
+    # Every screening computes this box three times (preprocessing, two heatmaps).
+    height, width = arr.shape
+    row_sum, row_sq, col_sum, col_sq = _moments(arr)
+    rows = width * row_sq - row_sum * row_sum > (max_std * width) ** 2
+    cols = height * col_sq - col_sum * col_sum > (max_std * height) ** 2
+    return rows, cols
+
+
+def image_std(arr: np.ndarray) -> float:
+    """``float(arr.std())``; for an 8-bit image from its histogram (PIL, in C: exact integer
+    sums), ~5 ms on a 2048 px film against ~35 ms for numpy's float64 std (the lung check's
+    flatness test)."""
+    from PIL import Image
+
+    arr = np.asarray(arr)
+    if arr.ndim != 2 or arr.dtype != np.uint8 or arr.size == 0:
+        return float(arr.std())
+    counts = Image.fromarray(np.ascontiguousarray(arr), mode="L").histogram()
+    n = arr.size
+    s1 = sum(v * c for v, c in enumerate(counts))
+    s2 = sum(v * v * c for v, c in enumerate(counts))
+    return float(np.sqrt(max(0, n * s2 - s1 * s1))) / n
 
 
 def trim_box(arr: np.ndarray, *, max_std: float = BORDER_STD) -> tuple[int, int, int, int]:

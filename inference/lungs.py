@@ -26,6 +26,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from inference.geometry import image_std
+
 LUNG_WEIGHTS = Path(__file__).resolve().parent / "weights" / "lungs.safetensors"
 LUNG_INPUT_SIZE = 128
 # Fraction of the lungs' box added on every side: keeps the costophrenic angles and apices that a
@@ -231,7 +233,7 @@ class LungFinder:
         self, gray: np.ndarray, *, margin: float | None = None
     ) -> tuple[int, int, int, int] | None:
         """Pixel box (top, bottom, left, right) of the lungs plus margin, or None if none found."""
-        if float(np.asarray(gray).std()) < FLAT_STD:
+        if image_std(gray) < FLAT_STD:
             return None
         found = mask_box(
             self.mask(gray), min_area=float(self.metadata.get("min_area", MIN_LUNG_AREA))
@@ -282,7 +284,7 @@ def lung_checks(finder: LungFinder, grays: list[np.ndarray]) -> list[LungCheck]:
     min_area = float(finder.metadata.get("check_min_area", CHECK_MIN_AREA))
     return [
         LungCheck(area=0.0, components=0, plausible=False)
-        if float(np.asarray(g).std()) < FLAT_STD
+        if image_std(g) < FLAT_STD
         else mask_check(m, min_area=min_area)
         for g, m in zip(grays, masks, strict=True)
     ]

@@ -75,6 +75,11 @@ LUNG_FLAGS = (NO_LUNG_FIELDS, LUNG_CHECK_NOT_RUN)
 # In ``Predictor.analyse(explain=...)``: whatever class the model predicts.
 PREDICTED = "predicted"
 
+# zlib level of the stored (re-encoded) radiograph. Lossless at any level; level 1 encoded a
+# 512 px film in ~15 ms and a 2048 px one in ~105 ms against ~50 and ~260 ms at PNG's default 6,
+# for 20-40 % more bytes (BENCHMARKS.md section 5): the upload request is the web tier's CPU.
+STORED_PNG_COMPRESS_LEVEL = 1
+
 
 class NotAChestXray(ImageDecodeError):
     """The chest X-ray gate refused a decodable image; ``code`` is the gate's reason key."""
@@ -142,7 +147,7 @@ def intake(data: bytes, *, max_bytes: int) -> DecodedUpload:
         dicom_bytes = to_bytes(decoded.dicom_dataset)
     flags = _gate(decoded)
     buffer = io.BytesIO()
-    decoded.image.save(buffer, format="PNG", optimize=False)
+    decoded.image.save(buffer, format="PNG", compress_level=STORED_PNG_COMPRESS_LEVEL)
     return DecodedUpload(
         image=decoded.image,
         kind=decoded.kind,
@@ -235,7 +240,6 @@ def lung_quality_flags(finder: LungFinder, images: list[Image.Image]) -> list[tu
 
     from inference.lungs import lung_checks
 
-    checks = lung_checks(
-        finder, [np.asarray(image.convert("L"), dtype=np.uint8) for image in images]
-    )
+    grays = [image if image.mode == "L" else image.convert("L") for image in images]
+    checks = lung_checks(finder, [np.asarray(gray, dtype=np.uint8) for gray in grays])
     return [() if check.plausible else (NO_LUNG_FIELDS,) for check in checks]

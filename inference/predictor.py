@@ -26,6 +26,7 @@ from PIL import Image
 from inference.constants import CLASSES
 from inference.engines import Engine, engine_build
 from inference.ensemble import build_classifier
+from inference.geometry import crop_box
 from inference.gradcam import cam_from_grads, gradcam_pass, heat_on_original
 from inference.metadata import WeightsIntegrityError, priority_band, read_metadata
 from inference.pipeline import PREDICTED, Analysis
@@ -189,12 +190,20 @@ class Predictor:
             "model_version": self.model_version,
         }
 
-    def analyse(self, image: ImageInput, *, explain: Sequence[str] = ()) -> Analysis:
+    def analyse(
+        self,
+        image: ImageInput,
+        *,
+        explain: Sequence[str] = (),
+        heat_max_side: int | None = None,
+    ) -> Analysis:
         """Probabilities, label, priority and Grad-CAM maps for the ``explain`` classes (class
         codes, or ``"predicted"``), from one preprocessing and one forward pass.
 
-        The maps are mapped back onto the decoded image (``heat_on_original``). If Grad-CAM
-        fails, the analysis comes without maps (logged): an explanation never costs a result.
+        The maps are mapped back onto the decoded image (``heat_on_original``), scaled to a
+        longest side of at most ``heat_max_side`` when given (the size they are stored at). If
+        Grad-CAM fails, the analysis comes without maps (logged): an explanation never costs a
+        result.
         """
         started = time.perf_counter()
         gray = load_grayscale(image)
@@ -214,10 +223,15 @@ class Predictor:
                 maps = {}
         if probs is None:
             probs = self.probabilities(x)[0]
-        return self._analysis(probs, gray, maps, round((time.perf_counter() - started) * 1000))
+        ms = round((time.perf_counter() - started) * 1000)
+        return self._analysis(probs, gray, maps, ms, heat_max_side=heat_max_side)
 
     def analyse_batch(
-        self, images: Sequence[ImageInput], *, explain: Sequence[str] = ()
+        self,
+        images: Sequence[ImageInput],
+        *,
+        explain: Sequence[str] = (),
+        heat_max_side: int | None = None,
     ) -> list[Analysis]:
         """``analyse`` for several images with one forward pass over their batch (the worker's
         batching, screening.tasks); each result equals ``analyse`` of that image alone.
@@ -228,7 +242,10 @@ class Predictor:
         shared out over its images. An engine that cannot explain falls back to ``analyse``.
         """
         if len(images) <= 1 or (explain and not self._explains_in_batch):
-            return [self.analyse(image, explain=explain) for image in images]
+            return [
+                self.analyse(image, explain=explain, heat_max_side=heat_max_side)
+                for image in images
+            ]
         started = time.perf_counter()
         grays = [load_grayscale(image) for image in images]
         x = torch.stack([self.preprocess(gray) for gray in grays])
@@ -245,7 +262,8 @@ class Predictor:
             probs = self.probabilities(x)
         share = round((time.perf_counter() - started) * 1000 / len(grays))
         return [
-            self._analysis(p, gray, m, share) for p, gray, m in zip(probs, grays, maps, strict=True)
+            self._analysis(p, gray, m, share, heat_max_side=heat_max_side)
+            for p, gray, m in zip(probs, grays, maps, strict=True)
         ]
 
     @property
@@ -280,10 +298,17 @@ class Predictor:
         return logits, maps
 
     def _analysis(
-        self, probs: torch.Tensor, gray: Image.Image, maps: dict[int, np.ndarray], ms: int
+        self,
+        probs: torch.Tensor,
+        gray: Image.Image,
+        maps: dict[int, np.ndarray],
+        ms: int,
+        *,
+        heat_max_side: int | None,
     ) -> Analysis:
         result = self._result(probs)
         original = np.asarray(gray, dtype=np.uint8)
+        box = crop_box(original, margin=self.margin) if maps else None  # once for all maps
         return Analysis(
             probabilities=result["probabilities"],
             label=result["label"],
@@ -292,7 +317,9 @@ class Predictor:
             weights_sha256=self.weights_sha256,
             inference_ms=ms,
             heatmaps={
-                self.classes[i]: heat_on_original(heat, original, margin=self.margin)
+                self.classes[i]: heat_on_original(
+                    heat, original, margin=self.margin, max_side=heat_max_side, box=box
+                )
                 for i, heat in maps.items()
             },
         )

@@ -387,7 +387,7 @@ class FakePredictor:
     calls: int = 0
     explained: list = field(default_factory=list)
 
-    def analyse(self, image, *, explain=()):
+    def analyse(self, image, *, explain=(), heat_max_side=None):
         import numpy as np
 
         from inference.pipeline import PREDICTED, Analysis

@@ -117,6 +117,7 @@ def screenings_process(*, screening_ids: list[str]) -> dict[str, str]:
             screening_id=sid,
             analysis=analysis,
             quality_flags=quality_flags_merged(screening.quality_flags, flags),
+            region_id=screening.region_id,
         )
     rows = Screening.objects.filter(pk__in=screening_ids).values_list("pk", "status")
     return {str(pk): str(status) for pk, status in rows}
@@ -127,14 +128,15 @@ def screenings_analyse(*, images: list[Image.Image]) -> list[Analysis | Screenin
     only the image that breaks the model fails (with a reason)."""
     predictor = get_predictor()  # ModelUnavailable propagates: the task retries
     explain = heatmap_classes()
+    side = settings.HEATMAP_MAX_SIDE
     try:
-        results: list = list(predictor.analyse_batch(images, explain=explain))
+        results: list = list(predictor.analyse_batch(images, explain=explain, heat_max_side=side))
     except Exception:  # noqa: BLE001 - fall back to one image at a time
         logger.exception("batch of %d failed; analysing its images one by one", len(images))
         results = []
         for image in images:
             try:
-                results.append(predictor.analyse(image, explain=explain))
+                results.append(predictor.analyse(image, explain=explain, heat_max_side=side))
             except Exception as exc:  # noqa: BLE001 - this image, not the others
                 logger.error("analysis failed (%s)", type(exc).__name__)
                 results.append(ScreeningFailed(rules.FAILED_NO_VALID_RESULT))

@@ -127,6 +127,7 @@ def screening_process(*, screening_id: str) -> Screening:
             screening_id=screening_id,
             analysis=analysis,
             quality_flags=quality_flags_merged(screening.quality_flags, lung_flags),
+            region_id=screening.region_id,
         )
     screening.refresh_from_db()
     return screening
@@ -166,7 +167,10 @@ def screening_load_image(*, screening: Screening) -> Image.Image:
 
 def screening_analyse(*, image: Image.Image) -> Analysis:
     """The model's probabilities and (unless switched off) Grad-CAM maps, from one pass."""
-    return analysis_validated(get_predictor().analyse(image, explain=heatmap_classes()))
+    analysis = get_predictor().analyse(
+        image, explain=heatmap_classes(), heat_max_side=settings.HEATMAP_MAX_SIDE
+    )
+    return analysis_validated(analysis)
 
 
 def heatmap_classes() -> tuple[str, ...]:
@@ -198,10 +202,15 @@ def _render_heatmaps(analysis: Analysis) -> dict[str, RenderedHeatmap]:
 
 
 def screening_store_result(
-    *, screening_id: str, analysis: Analysis, quality_flags: list[str] | None = None
+    *,
+    screening_id: str,
+    analysis: Analysis,
+    quality_flags: list[str] | None = None,
+    region_id: int | None = None,
 ) -> bool:
     """Complete a ``processing`` screening with its prediction and heatmaps, atomically
-    (``quality_flags``: the screening's flags after the worker's checks; None: unchanged).
+    (``quality_flags``: the screening's flags after the worker's checks; None: unchanged;
+    ``region_id``: the screening's region when the caller has it, saving a query).
 
     Files are written before the transaction and removed again if the result is dropped (the
     screening changed state meanwhile) or the transaction fails. True when stored.
@@ -219,10 +228,18 @@ def screening_store_result(
                 status=ScreeningStatus.COMPLETED,
                 status_reason="",
                 completed_at=timezone.now(),
+                # The triage sort key (Screening.triage_score), set here rather than by
+                # Prediction.save(): the prediction is written by one upsert below.
+                triage_score=float(analysis.probabilities["covid"]),
                 **flags,
             )
             if finished:
-                replaced = _write_prediction(screening_id, analysis, rendered, names)
+                if region_id is None:
+                    region_id = Screening.objects.values_list("region_id", flat=True).get(
+                        pk=screening_id
+                    )
+                priority = _regional_priority(region_id, analysis)
+                replaced = _write_prediction(screening_id, analysis, priority, rendered, names)
     except BaseException:
         for name in names.values():
             storage.delete_stored(name)
@@ -242,12 +259,11 @@ def screening_store_result(
     return bool(finished)
 
 
-def _regional_priority(screening_id: str, analysis: Analysis) -> str:
+def _regional_priority(region_id: int, analysis: Analysis) -> str:
     """The band under the region's confirmed thresholds (dashboard, model watch), else the
     model's own. Imported here because the dashboard app reads this app's models."""
     from dashboard.selectors import priority_for_region
 
-    region_id = Screening.objects.filter(pk=screening_id).values_list("region_id", flat=True)[0]
     return priority_for_region(
         region_id=region_id,
         covid_probability=float(analysis.probabilities["covid"]),
@@ -258,26 +274,35 @@ def _regional_priority(screening_id: str, analysis: Analysis) -> str:
 def _write_prediction(
     screening_id: str,
     analysis: Analysis,
+    priority: str,
     rendered: dict[str, RenderedHeatmap],
     names: dict[str, str],
 ) -> list[str]:
-    """One Prediction per screening (replaced, not duplicated); returns replaced heatmap files."""
-    prediction, _ = Prediction.objects.update_or_create(
-        screening_id=screening_id,
-        defaults={
-            **{f"prob_{c}": float(analysis.probabilities[c]) for c in CLASSES},
-            "label": analysis.label,
-            "model_version": analysis.model_version,
-            "weights_sha256": analysis.weights_sha256,
-            "priority": _regional_priority(screening_id, analysis),
-            "inference_ms": analysis.inference_ms,
-        },
+    """One Prediction per screening (replaced, not duplicated); returns replaced heatmap files.
+
+    One INSERT ... ON CONFLICT DO UPDATE instead of update_or_create's SELECT FOR UPDATE,
+    savepoints and INSERT (issue 14: the worker's own cost)."""
+    values = {
+        **{f"prob_{c}": float(analysis.probabilities[c]) for c in CLASSES},
+        "label": analysis.label,
+        "model_version": analysis.model_version,
+        "weights_sha256": analysis.weights_sha256,
+        "priority": priority,
+        "inference_ms": analysis.inference_ms,
+    }
+    Prediction.objects.bulk_create(
+        [Prediction(screening_id=screening_id, **values)],
+        update_conflicts=True,
+        unique_fields=["screening"],
+        update_fields=list(values),
     )
-    replaced = list(prediction.heatmaps.values_list("image", flat=True))
-    prediction.heatmaps.all().delete()
+    earlier = Heatmap.objects.filter(prediction_id=screening_id)
+    replaced = list(earlier.values_list("image", flat=True))
+    if replaced:
+        earlier.delete()
     Heatmap.objects.bulk_create(
         Heatmap(
-            prediction=prediction,
+            prediction_id=screening_id,
             class_label=label,
             image=names[label],
             width=heat.width,

@@ -166,6 +166,24 @@ def test_a_wider_crop_places_the_heat_on_a_smaller_central_box(sample_bytes):
     assert wider[top:bottom, left:right].min() > 0.99 and wider[: top - 1].max() == 0
 
 
+def test_a_map_laid_at_display_size_matches_the_full_size_map_shrunk(sample_bytes):
+    from inference.decode import decode_image
+    from inference.gradcam import resize_heat
+
+    gray = np.asarray(decode_image(sample_bytes["normal"]).resize((1500, 1200)))
+    framed = np.pad(gray, ((0, 0), (90, 90)), constant_values=0)  # 1200 x 1680, trimmed sides
+    yy, xx = np.mgrid[0:32, 0:32]
+    heat = np.exp(-((yy - 10.0) ** 2 + (xx - 20.0) ** 2) / 60.0).astype(np.float32)
+    small = heat_on_original(heat, framed, max_side=420)
+    assert small.shape == (300, 420)  # the film's aspect, longest side 420
+    shrunk = resize_heat(heat_on_original(heat, framed), small.shape)
+    assert np.abs(small - shrunk).max() < 0.05
+    assert small[:, :20].max() == 0  # the trimmed frame stays cold at display size too
+    peak = np.unravel_index(small.argmax(), small.shape)
+    assert np.abs(np.subtract(peak, np.unravel_index(shrunk.argmax(), shrunk.shape))).max() <= 2
+    assert heat_on_original(heat, framed, max_side=4000).shape == framed.shape  # never enlarged
+
+
 # --------------------------------------------------------------------------- Predictor.analyse
 @pytest.fixture(scope="module")
 def predictor():

@@ -72,6 +72,52 @@ def test_a_flat_frame_around_a_figure_is_trimmed_away():
     assert crop_margin(np.zeros((100, 200), np.uint8), margin=0.1).shape == (80, 160)
 
 
+def reference_trim_box(arr, max_std=4.0):
+    """The border trim's definition, in float64 standard deviations."""
+    rows, cols = arr.std(axis=1) > max_std, arr.std(axis=0) > max_std
+    if rows.sum() < arr.shape[0] // 2 or cols.sum() < arr.shape[1] // 2:
+        return 0, arr.shape[0], 0, arr.shape[1]
+    r0, r1 = int(np.argmax(rows)), len(rows) - int(np.argmax(rows[::-1]))
+    c0, c1 = int(np.argmax(cols)), len(cols) - int(np.argmax(cols[::-1]))
+    return r0, r1, c0, c1
+
+
+def test_the_fast_border_trim_finds_exactly_the_box_of_its_definition(sample_bytes):
+    from inference.geometry import trim_box
+
+    rng = np.random.default_rng(3)
+    films = [np.asarray(decode_image(data)) for data in sample_bytes.values()]
+    framed = np.pad(films[0], ((70, 130), (3, 200)), constant_values=17)
+    ramp = np.tile(np.arange(300, dtype=np.uint8), (150, 1))  # every row alike, columns flat
+    at_threshold = rng.integers(0, 256, (200, 300), dtype=np.uint8)
+    at_threshold[:5] = np.tile(np.array([0, 8], np.uint8), (5, 150))  # std exactly 4: trimmed
+    noisy = np.pad(rng.integers(0, 256, (600, 900), dtype=np.uint8), 130, constant_values=250)
+    noisy[:, :4] = rng.integers(0, 9, (860, 4), dtype=np.uint8)  # a faint, nearly flat border
+    sixteen = np.pad(rng.integers(0, 65536, (300, 200), dtype=np.uint16), 40, constant_values=9)
+    for arr in [*films, framed, ramp, ramp.T, at_threshold, noisy, sixteen]:
+        assert trim_box(arr) == reference_trim_box(arr), arr.shape
+        assert trim_box(arr, max_std=20.0) == reference_trim_box(arr, 20.0), arr.shape
+    assert trim_box(framed) == (70, 70 + films[0].shape[0], 3, 3 + films[0].shape[1])
+    assert trim_box(at_threshold)[0] == 5
+
+
+def test_the_fast_image_std_equals_numpys_on_films_flat_images_and_views(sample_bytes):
+    from inference.geometry import image_std
+
+    rng = np.random.default_rng(5)
+    films = [np.asarray(decode_image(data)) for data in sample_bytes.values()]
+    arrays = [
+        *films,
+        films[0][::3, 7:],  # a strided view
+        np.full((40, 30), 200, np.uint8),
+        np.tile(np.array([0, 8], np.uint8), (6, 9)),  # std exactly 4: the lung check's limit
+        rng.integers(0, 65536, (50, 40), dtype=np.uint16),
+        rng.random((20, 20)),
+    ]
+    for arr in arrays:
+        assert image_std(arr) == pytest.approx(float(arr.std()), rel=1e-12, abs=1e-12)
+
+
 def test_colour_and_transparent_images_become_grayscale_on_black():
     rgba = Image.new("RGBA", (100, 100), (255, 255, 255, 0))
     rgba.paste((200, 10, 10, 255), (25, 25, 75, 75))

@@ -89,6 +89,20 @@ def test_a_large_radiograph_gets_a_heatmap_of_the_same_shape_at_most_max_side(
     assert heatmap.width / heatmap.height == pytest.approx(380 / 312, rel=0.01)
 
 
+def test_the_worker_lays_the_maps_on_the_film_at_the_stored_size_not_its_full_size(
+    use_real_predictor, sample_bytes, settings
+):
+    """Mapping onto a 2048 px film and shrinking after cost 3-6x more (issue 14)."""
+    from screening.services.processing import screening_analyse
+
+    settings.HEATMAP_MAX_SIDE = 200
+    image = Image.open(io.BytesIO(sample_bytes["covid"])).convert("L")  # 380 x 312
+    analysis = screening_analyse(image=image)
+    assert analysis.heatmaps
+    for heat in analysis.heatmaps.values():
+        assert heat.shape == (164, 200)
+
+
 @pytest.mark.parametrize(
     "where", ["inference.gradcam.gradcam_pass", "inference.gradcam.heatmap_png"]
 )

@@ -392,12 +392,12 @@ class BatchingFake:
     def __getattr__(self, name):
         return getattr(self.fake, name)
 
-    def analyse(self, image, *, explain=()):
+    def analyse(self, image, *, explain=(), heat_max_side=None):
         if image.size[0] == self.breaks_on_width:
             raise FloatingPointError("this image breaks the model")
         return self.fake.analyse(image, explain=explain)
 
-    def analyse_batch(self, images, *, explain=()):
+    def analyse_batch(self, images, *, explain=(), heat_max_side=None):
         self.batches.append(len(images))
         if any(i.size[0] == self.breaks_on_width for i in images):
             raise FloatingPointError("one image in the batch breaks the model")
