@@ -228,9 +228,6 @@ def screening_store_result(
                 status=ScreeningStatus.COMPLETED,
                 status_reason="",
                 completed_at=timezone.now(),
-                # The triage sort key (Screening.triage_score), set here rather than by
-                # Prediction.save(): the prediction is written by one upsert below.
-                triage_score=float(analysis.probabilities["covid"]),
                 **flags,
             )
             if finished:
@@ -280,8 +277,10 @@ def _write_prediction(
 ) -> list[str]:
     """One Prediction per screening (replaced, not duplicated); returns replaced heatmap files.
 
-    One INSERT ... ON CONFLICT DO UPDATE instead of update_or_create's SELECT FOR UPDATE,
-    savepoints and INSERT (issue 14: the worker's own cost)."""
+    An UPDATE, and an INSERT when there was none, instead of update_or_create's SELECT FOR
+    UPDATE and savepoints (issue 14: the worker's own cost). No insert can race: the caller holds
+    the screening's row lock from its conditional UPDATE. ``save()`` on the insert keeps the
+    triage key and the ``post_save`` metrics (portal.metrics) of a new prediction."""
     values = {
         **{f"prob_{c}": float(analysis.probabilities[c]) for c in CLASSES},
         "label": analysis.label,
@@ -290,12 +289,10 @@ def _write_prediction(
         "priority": priority,
         "inference_ms": analysis.inference_ms,
     }
-    Prediction.objects.bulk_create(
-        [Prediction(screening_id=screening_id, **values)],
-        update_conflicts=True,
-        unique_fields=["screening"],
-        update_fields=list(values),
-    )
+    if Prediction.objects.filter(pk=screening_id).update(**values):
+        Screening.objects.filter(pk=screening_id).update(triage_score=values["prob_covid"])
+    else:
+        Prediction(screening_id=screening_id, **values).save(force_insert=True)
     earlier = Heatmap.objects.filter(prediction_id=screening_id)
     replaced = list(earlier.values_list("image", flat=True))
     if replaced:

@@ -518,3 +518,37 @@ def test_a_transient_error_gives_the_batch_back_and_publishes_the_others_again(
     assert Screening.objects.get(pk=first.pk).status == "failed"
     assert {Screening.objects.get(pk=s.pk).status for s in (second, third)} == {"queued"}
     assert not Screening.objects.exclude(pk=first.pk).exclude(claimed_by="").exists()
+
+
+# --- storing a result ---------------------------------------------------------------------------
+def test_a_stored_result_sets_the_triage_key_and_is_counted_once_even_when_stored_again(
+    screening_factory, fake_predictor
+):
+    """The prediction is written by an UPDATE or an INSERT (not update_or_create): the triage
+    key follows the newest result, and the metrics count a screening's first result only."""
+    from PIL import Image
+    from prometheus_client import REGISTRY
+
+    import portal.metrics  # noqa: F401  (connects its signals, as a worker does at start)
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("portal_inference_seconds_count") or 0.0
+
+    screening = screening_factory(status="queued")
+    before = counted()
+    assert run_task(screening.pk) == "completed"
+    assert counted() == before + 1
+    first = Screening.objects.get(pk=screening.pk)
+    assert first.triage_score == pytest.approx(fake_predictor.probabilities["covid"])
+
+    Screening.objects.filter(pk=screening.pk).update(status="processing")  # processed again
+    fake_predictor.probabilities = {"covid": 0.2, "normal": 0.7, "pneumonia": 0.1}
+    analysis = fake_predictor.analyse(Image.new("L", (64, 64)), explain=("covid",))
+    assert processing.screening_store_result(screening_id=str(screening.pk), analysis=analysis)
+
+    again = Screening.objects.get(pk=screening.pk)
+    assert again.triage_score == pytest.approx(0.2)
+    assert again.prediction.label == "normal" and again.prediction.prob_covid == pytest.approx(0.2)
+    assert Prediction.objects.filter(screening=screening).count() == 1
+    assert counted() == before + 1
+    assert Heatmap.objects.filter(prediction__screening=screening).count() == 1
