@@ -11,7 +11,8 @@ the rows are timed in turn in each repetition, so other load on the machine fall
   gate, re-encode for storage); ``decode``, ``gate``: its first two stages alone;
 - ``PNG level N``: re-encoding the decoded film at zlib level N, and its size: 1 is what the
   portal stores (``STORED_PNG_COMPRESS_LEVEL``), 6 is PNG's default, used before;
-- ``trim (std)``: the border trim's definition in float64 standard deviations (numpy), and
+- ``trim (std)``: the border trim's definition in float64 standard deviations (numpy, on a
+  float64 copy of the film: ``trim_box``'s path for non-integer pixels), and
   ``trim``: ``inference.geometry.trim_box`` as shipped (the same box in integer arithmetic;
   checked equal here). Preprocessing and each heatmap compute it once per screening.
 """
@@ -29,13 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def trim_by_std(arr: np.ndarray, max_std: float = 4.0) -> tuple[int, int, int, int]:
-    rows, cols = arr.std(axis=1) > max_std, arr.std(axis=0) > max_std
-    if rows.sum() < arr.shape[0] // 2 or cols.sum() < arr.shape[1] // 2:
-        return 0, arr.shape[0], 0, arr.shape[1]
-    r0, r1 = int(np.argmax(rows)), len(rows) - int(np.argmax(rows[::-1]))
-    c0, c1 = int(np.argmax(cols)), len(cols) - int(np.argmax(cols[::-1]))
-    return r0, r1, c0, c1
+def trim_by_std(arr: np.ndarray) -> tuple[int, int, int, int]:
+    """The border trim as it was: ``trim_box``'s float64 path (numpy ``std`` per row and
+    column), the definition the integer arithmetic must match."""
+    from inference.geometry import trim_box
+
+    return trim_box(np.asarray(arr, dtype=np.float64))
 
 
 def measure(args: argparse.Namespace) -> list[dict]:

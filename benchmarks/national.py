@@ -425,6 +425,23 @@ def django_setup(url: str) -> None:
     django.setup()
 
 
+def bench_regions():
+    """(the district with the most screenings, the first province): the benchmark clinicians'
+    regions (``queries`` here, ``benchmarks.dashboard_before``)."""
+    from django.db.models import Count
+
+    from screening.models import Region
+
+    busiest = (
+        Region.objects.filter(parent__isnull=False)
+        .annotate(n=Count("screenings"))
+        .order_by("-n")
+        .first()
+    )
+    province = Region.objects.filter(parent__isnull=True).order_by("id").first()
+    return busiest, province
+
+
 def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | None]]:
     """(name, run, queryset-for-EXPLAIN) for everything measured."""
     from django.contrib.auth import get_user_model
@@ -435,13 +452,7 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
 
     User = get_user_model()
     district = Region.objects.filter(parent__isnull=False).order_by("id").first()
-    busiest = (
-        Region.objects.filter(parent__isnull=False)
-        .annotate(n=Count("screenings"))
-        .order_by("-n")
-        .first()
-    )
-    province = Region.objects.filter(parent__isnull=True).order_by("id").first()
+    busiest, province = bench_regions()
 
     def clinician(username: str, region: Region):
         user, _ = User.objects.get_or_create(username=username)

@@ -238,7 +238,7 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
     )
 
     lungs = worker_lungs(args, runner)
-    max_side = runner.heatmap_max_side if runner else 1024
+    max_side = heatmap_side(runner)
     png = film_png(name, size)
     image = decode_stored(png)
     analysis = predictor.analyse(image, explain=HEATMAP_CLASSES, heat_max_side=max_side)
@@ -330,7 +330,9 @@ def batch_film(args, predictor, runner, name: str, size: int) -> dict:
             images = [image] * n
 
             def library(images=images) -> None:
-                predictor.analyse_batch(images, explain=HEATMAP_CLASSES, heat_max_side=1024)
+                predictor.analyse_batch(
+                    images, explain=HEATMAP_CLASSES, heat_max_side=heatmap_side(runner)
+                )
                 lung_quality_flags(lungs, images)
 
             row[f"library {n}"] = timed(library) / n
@@ -355,12 +357,16 @@ def batch_film(args, predictor, runner, name: str, size: int) -> dict:
 
 
 def render_shape(heat: np.ndarray, max_side: int) -> np.ndarray:
+    from inference.geometry import fit_within
     from inference.gradcam import resize_heat
 
-    height, width = heat.shape
-    scale = min(1.0, max_side / max(height, width))
-    shape = max(1, round(height * scale)), max(1, round(width * scale))
+    _, shape = fit_within(heat.shape, max_side)
     return heat if shape == heat.shape else resize_heat(heat, shape)
+
+
+def heatmap_side(runner) -> int:
+    """The worker's ``HEATMAP_MAX_SIDE`` (its settings when a task runner is up)."""
+    return runner.heatmap_max_side if runner else 1024
 
 
 def main(argv: list[str] | None = None) -> int:

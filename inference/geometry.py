@@ -10,6 +10,7 @@ implementation); ``crop_box`` says where that crop lies on the decoded image, wh
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 # The model's default centre crop and the flatness below which a border row/column is trimmed.
 MARGIN = 0.06
@@ -23,7 +24,8 @@ def _exact(arr: np.ndarray) -> bool:
 
 def _moments(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-row and per-column sums of x and x^2 of an 8/16-bit image, exact (int64), in
-    cache-sized bands of rows: numpy's float64 std over a 2048 px film took ~50 ms."""
+    cache-sized bands of rows: 3-4x faster than numpy's float64 std on a 2048 px film
+    (python -m benchmarks.intake)."""
     height, width = arr.shape
     work = np.int32 if arr.dtype.itemsize == 1 else np.int64  # 255^2 fits; 65535^2 does not
     row_sum, row_sq = np.empty(height, np.int64), np.empty(height, np.int64)
@@ -53,10 +55,8 @@ def _kept(arr: np.ndarray, max_std: float) -> tuple[np.ndarray, np.ndarray]:
 
 def image_std(arr: np.ndarray) -> float:
     """``float(arr.std())``; for an 8-bit image from its histogram (PIL, in C: exact integer
-    sums), ~5 ms on a 2048 px film against ~35 ms for numpy's float64 std (the lung check's
-    flatness test)."""
-    from PIL import Image
-
+    sums) instead of numpy's float64 pass over every pixel (the lung check's flatness test on
+    every film; BENCHMARKS.md section 2)."""
     arr = np.asarray(arr)
     if arr.ndim != 2 or arr.dtype != np.uint8 or arr.size == 0:
         return float(arr.std())
@@ -65,6 +65,15 @@ def image_std(arr: np.ndarray) -> float:
     s1 = sum(v * c for v, c in enumerate(counts))
     s2 = sum(v * v * c for v, c in enumerate(counts))
     return float(np.sqrt(max(0, n * s2 - s1 * s1))) / n
+
+
+def fit_within(shape: tuple[int, int], max_side: int | None) -> tuple[float, tuple[int, int]]:
+    """(scale, (height, width)) of an image of ``shape`` shrunk so that its longest side is at
+    most ``max_side`` (never enlarged; None: as it is): one rule for a heatmap's size wherever it
+    is laid out (``gradcam.heat_on_original``) or encoded (``pipeline.render_heatmap``)."""
+    height, width = shape
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(height, width))
+    return scale, (max(1, round(height * scale)), max(1, round(width * scale)))
 
 
 def trim_box(arr: np.ndarray, *, max_std: float = BORDER_STD) -> tuple[int, int, int, int]:

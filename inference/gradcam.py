@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from inference.geometry import MARGIN, crop_box
+from inference.geometry import MARGIN, crop_box, fit_within
 
 __all__ = [
     "colorbar_png",
@@ -266,11 +266,10 @@ def heat_on_original(
     ``box``: ``crop_box(gray, margin=margin)`` when the caller already has it (several maps of
     one film)."""
     gray = np.asarray(gray)
-    height, width = gray.shape
-    scale = 1.0 if max_side is None else min(1.0, max_side / max(height, width))
+    scale, shape = fit_within(gray.shape, max_side)
     box = crop_box(gray, margin=margin) if box is None else box
     top, bottom, left, right = (round(v * scale) for v in box)
-    out = np.zeros((max(1, round(height * scale)), max(1, round(width * scale))), np.float32)
+    out = np.zeros(shape, np.float32)
     if bottom > top and right > left:
         out[top:bottom, left:right] = resize_heat(_check_heat(heat), (bottom - top, right - left))
     return out

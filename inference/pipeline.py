@@ -76,8 +76,9 @@ LUNG_FLAGS = (NO_LUNG_FIELDS, LUNG_CHECK_NOT_RUN)
 PREDICTED = "predicted"
 
 # zlib level of the stored (re-encoded) radiograph. Lossless at any level; level 1 encoded a
-# 512 px film in ~15 ms and a 2048 px one in ~105 ms against ~50 and ~260 ms at PNG's default 6,
-# for 20-40 % more bytes (BENCHMARKS.md section 5): the upload request is the web tier's CPU.
+# 512 px film in 6-9 ms and a 2048 px one in 63-71 ms against ~33 and 160-230 ms at PNG's
+# default 6, for 17-42 % more bytes (python -m benchmarks.intake, BENCHMARKS.md section 5): the
+# upload request is the web tier's CPU.
 STORED_PNG_COMPRESS_LEVEL = 1
 
 
@@ -200,11 +201,10 @@ def load_predictor(
 
 def render_heatmap(heat: np.ndarray, *, max_side: int) -> RenderedHeatmap:
     """An ``Analysis.heatmaps`` map as an RGBA PNG, longest side at most ``max_side``."""
+    from inference.geometry import fit_within
     from inference.gradcam import heatmap_png, resize_heat
 
-    height, width = heat.shape
-    scale = min(1.0, max_side / max(height, width))
-    shape = max(1, round(height * scale)), max(1, round(width * scale))
+    _, shape = fit_within(heat.shape, max_side)
     if shape != heat.shape:
         heat = resize_heat(heat, shape)
     return RenderedHeatmap(png_bytes=heatmap_png(heat), width=shape[1], height=shape[0])
