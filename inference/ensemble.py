@@ -76,9 +76,18 @@ class DarkCovidNetEnsemble(nn.Module):
 
     @classmethod
     def build(
-        cls, n: int, *, input_size: int, in_channels: int = 1, temperature: float = 1.0
+        cls,
+        n: int,
+        *,
+        input_size: int,
+        in_channels: int = 1,
+        temperature: float = 1.0,
+        width: int = 1,
     ) -> DarkCovidNetEnsemble:
-        members = [DarkCovidNet(input_size=input_size, in_channels=in_channels) for _ in range(n)]
+        members = [
+            DarkCovidNet(input_size=input_size, in_channels=in_channels, width=width)
+            for _ in range(n)
+        ]
         return cls(members, temperature=temperature)
 
     def member_probabilities(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,14 +103,17 @@ class DarkCovidNetEnsemble(nn.Module):
 
 def build_classifier(metadata: dict) -> nn.Module:
     """The empty network a weights file's metadata describes: one DarkCovidNet, or an ensemble
-    of ``metadata["ensemble"]["members"]`` with the metadata's temperature."""
+    of ``metadata["ensemble"]["members"]`` with the metadata's temperature; ``width`` when
+    the channels were widened."""
     size, channels = int(metadata["input_size"]), int(metadata.get("in_channels", 1))
+    width = int(metadata.get("width", 1))  # absent: the published width
     members = int(metadata.get("ensemble", {}).get("members", 0))
     if not members:
-        return DarkCovidNet(input_size=size, in_channels=channels)
+        return DarkCovidNet(input_size=size, in_channels=channels, width=width)
     return DarkCovidNetEnsemble.build(
         members,
         input_size=size,
         in_channels=channels,
         temperature=float(metadata.get("temperature", 1.0)),
+        width=width,
     )

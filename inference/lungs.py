@@ -43,6 +43,11 @@ FLAT_STD = 4.0
 # CHECK_MIN_AREA of it. Chosen from the survey in benchmarks/lung_check.py.
 CHECK_COMPONENT_AREA = 0.02
 CHECK_MIN_AREA = 0.08
+# How a classifier's preprocessing uses the lungs: "crop" to their box (plus LUNG_MARGIN), or
+# "mask": the same crop with every pixel outside the lung fields (grown by MASK_GROW cells of
+# the U-Net's grid, ~2% of the side at 128: the mask's edge runs along the pleura) set to black.
+LUNG_MODES = ("crop", "mask")
+MASK_GROW = 3
 
 
 class LungWeightsError(RuntimeError):
@@ -100,6 +105,17 @@ def mask_box(
 ) -> tuple[float, float, float, float] | None:
     """Box (top, bottom, left, right, as fractions of the mask's side) of the two largest
     connected components of a boolean mask, or None when they cover less than ``min_area``."""
+    keep = lung_fields(mask, min_area=min_area)
+    if keep is None:
+        return None
+    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
+    h, w = mask.shape
+    return rows[0] / h, (rows[-1] + 1) / h, cols[0] / w, (cols[-1] + 1) / w
+
+
+def lung_fields(mask: np.ndarray, *, min_area: float = MIN_LUNG_AREA) -> np.ndarray | None:
+    """The two largest connected components of a boolean mask, or None when they cover less
+    than ``min_area`` of it."""
     from scipy import ndimage
 
     labels, n = ndimage.label(mask)
@@ -107,11 +123,7 @@ def mask_box(
         return None
     sizes = ndimage.sum_labels(mask, labels, index=range(1, n + 1))
     keep = np.isin(labels, 1 + np.argsort(sizes)[::-1][:2])
-    if keep.mean() < min_area:
-        return None
-    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
-    h, w = mask.shape
-    return rows[0] / h, (rows[-1] + 1) / h, cols[0] / w, (cols[-1] + 1) / w
+    return None if keep.mean() < min_area else keep
 
 
 def expand_box(
@@ -135,7 +147,8 @@ def lung_cropped(image, finder: LungFinder) -> Image.Image:
     from inference.preprocessing import load_grayscale
 
     gray = np.asarray(load_grayscale(image), dtype=np.uint8)
-    return Image.fromarray(np.ascontiguousarray(finder.crop(gray)), mode="L")
+    out = finder.masked(gray) if finder.mode == "mask" else finder.crop(gray)
+    return Image.fromarray(np.ascontiguousarray(out), mode="L")
 
 
 @dataclass
@@ -146,6 +159,8 @@ class LungFinder:
     # about half the torch time on one thread (BENCHMARKS.md, section 3). The crop (``box``)
     # always runs in torch: training and serving must cut the same pixels.
     session: Any = field(default=None, repr=False)
+    # How a classifier uses it (LUNG_MODES): set from the classifier's metadata or --lungs-mode.
+    mode: str = "crop"
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> LungFinder:
@@ -249,6 +264,27 @@ class LungFinder:
             return gray
         top, bottom, left, right = box
         return gray[top:bottom, left:right]
+
+    def masked(self, gray: np.ndarray) -> np.ndarray:
+        """``crop`` with the pixels outside the lung fields black (the film as it came when no
+        lungs are found, as ``crop``)."""
+        from scipy import ndimage
+
+        if image_std(gray) < FLAT_STD:
+            return gray
+        min_area = float(self.metadata.get("min_area", MIN_LUNG_AREA))
+        fields = lung_fields(self.mask(gray), min_area=min_area)
+        if fields is None:
+            return gray
+        grown = ndimage.binary_dilation(fields, iterations=MASK_GROW)
+        h, w = gray.shape
+        full = Image.fromarray(grown.astype(np.uint8) * 255, mode="L").resize(
+            (w, h), Image.Resampling.NEAREST
+        )
+        out = np.where(np.asarray(full) > 127, gray, 0).astype(np.uint8)
+        m = float(self.metadata.get("margin", LUNG_MARGIN))
+        top, bottom, left, right = expand_box(mask_box(fields, min_area=0.0), gray.shape, margin=m)
+        return out[top:bottom, left:right]
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,13 @@ def read_metadata(weights: Path) -> dict[str, Any]:
             f"weights expect preprocessing v{metadata['preprocessing']['version']}, "
             f"this code implements v{PREPROCESSING_VERSION}"
         )
+    if "tta" in metadata:
+        from inference.tta import check_tta_views
+
+        try:
+            check_tta_views(metadata["tta"]["views"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WeightsIntegrityError(f"{meta_path.name}: test-time views: {exc}") from exc
     return metadata
 
 

@@ -31,34 +31,48 @@ class DarkCovidNet(nn.Module):
 
     ``in_channels`` is 1: the portal feeds 8-bit grayscale radiographs (the paper replicated the
     grey channel three times, which adds parameters to the first layer and no information).
+    ``width`` multiplies every layer's channels (1: the published 8-16-...-256; issue 9's
+    "width x2" recipe is 2): same 17 layers, same blocks.
     """
 
     def __init__(
-        self, *, input_size: int = 256, in_channels: int = 1, n_classes: int = len(CLASSES)
+        self,
+        *,
+        input_size: int = 256,
+        in_channels: int = 1,
+        n_classes: int = len(CLASSES),
+        width: int = 1,
     ) -> None:
         super().__init__()
         if input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {input_size}")
+        if width < 1:
+            raise ValueError(f"width must be a positive integer, got {width}")
         self.input_size = input_size
         self.in_channels = in_channels
+        self.width = width
+
+        def c(n: int) -> int:
+            return n * width
+
         self.features = nn.Sequential(
-            conv_block(in_channels, 8),
+            conv_block(in_channels, c(8)),
             maxpooling(),
-            conv_block(8, 16),
+            conv_block(c(8), c(16)),
             maxpooling(),
-            triple_conv(16, 32),
+            triple_conv(c(16), c(32)),
             maxpooling(),
-            triple_conv(32, 64),
+            triple_conv(c(32), c(64)),
             maxpooling(),
-            triple_conv(64, 128),
+            triple_conv(c(64), c(128)),
             maxpooling(),
-            triple_conv(128, 256),
-            conv_block(256, 128, size=1),
-            conv_block(128, 256),
+            triple_conv(c(128), c(256)),
+            conv_block(c(256), c(128), size=1),
+            conv_block(c(128), c(256)),
         )
         # Last conv layer (the 17th): 256 -> n_classes maps, the "class evidence" maps that the
         # linear layer combines. Kept separate so Grad-CAM can hook the block before it.
-        self.head_conv = conv_block(256, n_classes)
+        self.head_conv = conv_block(c(256), n_classes)
         side = input_size // 32
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n_classes * side * side, n_classes))
 

@@ -8,6 +8,12 @@
 
 The portal goes through ``inference.pipeline`` (``load_predictor``); ``analyse`` preprocesses
 once and runs a single forward pass for the probabilities and the heatmaps.
+
+Test-time augmentation: when the metadata names views (``"tta": {"views": [...]}``, written by
+the export of a CV that was measured with them), every probability is the mean of the calibrated
+probabilities over those views of the preprocessed film (``inference.tta``), the form the CV's
+calibration and thresholds were fitted for. The first view is the film itself: Grad-CAM explains
+it, for the class the averaged probabilities pick.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from inference.gradcam import cam_from_grads, gradcam_pass, heat_on_original
 from inference.metadata import WeightsIntegrityError, priority_band, read_metadata
 from inference.pipeline import PREDICTED, Analysis
 from inference.preprocessing import MARGIN, MEAN, STD, load_grayscale, preprocess
+from inference.tta import tta_views
 
 __all__ = ["DEFAULT_WEIGHTS", "Predictor", "WeightsIntegrityError", "resolve_device"]
 
@@ -42,9 +49,13 @@ ImageInput = bytes | Image.Image
 
 def load_lungs(path: Path, expected: dict):
     # The lung model a classifier's metadata names, checked against the version it recorded.
-    from inference.lungs import LungFinder
+    from inference.lungs import LUNG_MODES, LungFinder
+
 
     finder = LungFinder.load(path)
+    finder.mode = expected.get("mode", "crop")  # how this classifier's preprocessing uses it
+    if finder.mode not in LUNG_MODES:
+        raise WeightsIntegrityError(f"unknown lung mode {finder.mode!r}; known: {LUNG_MODES}")
     if finder.version != expected.get("model_version"):
         raise WeightsIntegrityError(
             f"{path.name} is {finder.version}; the classifier was trained with "
@@ -159,25 +170,48 @@ class Predictor:
     def margin(self) -> float:
         return float(self.metadata["preprocessing"].get("margin", MARGIN))
 
+    @property
+    def tta_views(self) -> tuple[str, ...]:
+        """The test-time views served (identity first), or () for the film alone."""
+        return tuple(self.metadata.get("tta", {}).get("views", ()))
+
+    @property
+    def normalization(self) -> tuple[float, float]:
+        norm = self.metadata.get("normalization", {})
+        return float(norm.get("mean", [MEAN])[0]), float(norm.get("std", [STD])[0])
+
     def preprocess(self, image: ImageInput) -> torch.Tensor:
         options = self.metadata["preprocessing"]
-        norm = self.metadata.get("normalization", {})
+        mean, std = self.normalization
         return preprocess(
             image,
             size=self.input_size,
             margin=self.margin,
             equalize=options.get("equalize", "global"),
-            mean=float(norm.get("mean", [MEAN])[0]),
-            std=float(norm.get("std", [STD])[0]),
+            mean=mean,
+            std=std,
             lungs=self.lungs,
         )
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities for a preprocessed batch [n, 1, s, s]."""
+        """Calibrated class probabilities for a preprocessed batch [n, 1, s, s] (averaged over
+        the test-time views when the model has them: one forward pass over all views)."""
+        views = self.tta_views
+        if len(views) <= 1:
+            return self._forward(batch)
+        probs = self._forward(self._views(batch, views))
+        return probs.view(len(views), len(batch), -1).mean(dim=0)
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         if self.engine is not None:
             return self._softmax(self.engine(batch))
         with torch.inference_mode():
             return self._softmax(self.model(batch.to(self.device)))
+
+    def _views(self, batch: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
+        # Views are defined on the [0, 1] image (inference.tta), as the CV measured them.
+        mean, std = self.normalization
+        return (tta_views(batch * std + mean, views) - mean) / std
 
     def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits.float() / self.temperature, dim=1).cpu()
@@ -198,7 +232,8 @@ class Predictor:
         heat_max_side: int | None = None,
     ) -> Analysis:
         """Probabilities, label, priority and Grad-CAM maps for the ``explain`` classes (class
-        codes, or ``"predicted"``), from one preprocessing and one forward pass.
+        codes, or ``"predicted"``), from one preprocessing and one forward pass (over all the
+        test-time views at once when the model has them).
 
         The maps are mapped back onto the decoded image (``heat_on_original``), scaled to a
         longest side of at most ``heat_max_side`` when given (the size they are stored at). If
@@ -212,12 +247,17 @@ class Predictor:
         probs = None
         if explain:
             try:
-                pick = lambda lg: self._explained(lg, explain)  # noqa: E731
-                if self.engine is not None:  # features by the engine, the small head by autograd
-                    logits, maps = self.engine.explain(x, pick)
+                if len(self.tta_views) > 1 and self._explains_in_batch:
+                    batch_probs, (maps,) = self._batch_gradcam(x, explain)
+                    probs = batch_probs[0]
+                elif len(self.tta_views) > 1:  # an engine without features: two passes
+                    probs = self.probabilities(x)[0]
+                    picks = self._explained(probs[None], explain)
+                    maps = self._explain_one(x, picks)[1]
                 else:
-                    logits, maps = gradcam_pass(self.model, x, pick)
-                probs = self._softmax(logits)[0]
+                    pick = lambda lg: self._explained(lg, explain)  # noqa: E731
+                    logits, maps = self._explain_one(x, pick)
+                    probs = self._softmax(logits)[0]
             except Exception:  # noqa: BLE001 - the prediction stands without its explanation
                 logger.exception("Grad-CAM failed; analysis without heatmaps")
                 maps = {}
@@ -225,6 +265,11 @@ class Predictor:
             probs = self.probabilities(x)[0]
         ms = round((time.perf_counter() - started) * 1000)
         return self._analysis(probs, gray, maps, ms, heat_max_side=heat_max_side)
+
+    def _explain_one(self, x: torch.Tensor, picks) -> tuple[torch.Tensor, dict[int, np.ndarray]]:
+        if self.engine is not None:  # features by the engine, the small head by autograd
+            return self.engine.explain(x, picks)
+        return gradcam_pass(self.model, x, picks)
 
     def analyse_batch(
         self,
@@ -253,8 +298,7 @@ class Predictor:
         probs = None
         if explain:
             try:
-                logits, maps = self._batch_gradcam(x, explain)
-                probs = self._softmax(logits)
+                probs, maps = self._batch_gradcam(x, explain)
             except Exception:  # noqa: BLE001 - the predictions stand without their explanation
                 logger.exception("Grad-CAM failed; batch analysed without heatmaps")
                 maps = [{} for _ in grays]
@@ -273,21 +317,27 @@ class Predictor:
     def _batch_gradcam(
         self, x: torch.Tensor, explain: Sequence[str]
     ) -> tuple[torch.Tensor, list[dict[int, np.ndarray]]]:
-        model = self.model
+        """Calibrated probabilities [n, classes] (averaged over the test-time views) and each
+        film's maps, from one pass over the batch and its views (the film itself first: the
+        maps explain it, for the classes the averaged probabilities pick)."""
+        model, n, views = self.model, len(x), self.tta_views
+        xs = self._views(x, views) if len(views) > 1 else x
         if self.engine is not None:
-            activations, logits = self.engine.features(x)
+            activations, logits = self.engine.features(xs)
         else:
             with torch.no_grad():
-                activations = model.features(x.to(self.device))
+                activations = model.features(xs.to(self.device))
                 logits = model.classifier(model.head_conv(activations)).float().cpu()
-        picks = [self._explained(row[None], explain) for row in logits]
+        probs = self._softmax(logits).view(len(xs) // n, n, -1).mean(dim=0)
+        picks = [self._explained(row[None], explain) for row in probs]
         size = x.shape[-2:]
         maps: list[dict[int, np.ndarray]] = [{} for _ in picks]
         with torch.inference_mode(False), torch.enable_grad():
-            a = activations.detach().clone().to(self.device).requires_grad_(True)
+            # The head again with autograd, on the films' own activations (rows 0..n-1) only.
+            a = activations[:n].detach().clone().to(self.device).requires_grad_(True)
             head = model.classifier(model.head_conv(a))
             for slot in range(len(explain)):
-                rows = range(len(picks))
+                rows = range(n)
                 target = sum(head[i, picks[i][slot]] for i in rows)
                 (grads,) = torch.autograd.grad(target, a, retain_graph=slot < len(explain) - 1)
                 for i in rows:  # the map of image i from its own rows
@@ -295,7 +345,7 @@ class Predictor:
                         maps[i][picks[i][slot]] = cam_from_grads(
                             grads[i : i + 1], a[i : i + 1], size
                         )
-        return logits, maps
+        return probs, maps
 
     def _analysis(
         self,

@@ -16,25 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-VIEWS = {
-    "identity": {},
-    "rot+7": {"angle": 7.0},
-    "rot-7": {"angle": -7.0},
-    "zoom1.08": {"scale": 1.08},
-    "zoom1.04": {"scale": 1.04},
-    "zoom0.94": {"scale": 0.94},
-}
+from inference.tta import VIEWS, check_tta_views, tta_view
 
 
 def tta_logits(model, arrays: np.ndarray, *, views: list[str], norm: str, bs: int = 64):
     """log(mean over views of softmax(model(view(x)))): logits whose softmax is the average."""
     import torch
-    from torchvision.transforms.v2 import functional as F
 
     from inference.training.loop import NORMALIZATIONS
 
@@ -46,18 +39,7 @@ def tta_logits(model, arrays: np.ndarray, *, views: list[str], norm: str, bs: in
             x = torch.from_numpy(arrays[i : i + bs]).unsqueeze(1).float().div_(255.0)
             probs = 0
             for name in views:
-                v = VIEWS[name]
-                xv = x
-                if v:
-                    xv = F.affine(
-                        x,
-                        angle=v.get("angle", 0.0),
-                        translate=[0, 0],
-                        scale=v.get("scale", 1.0),
-                        shear=[0.0],
-                        interpolation=F.InterpolationMode.BILINEAR,
-                    )
-                probs = probs + torch.softmax(model((xv - mean) / std), dim=1)
+                probs = probs + torch.softmax(model((tta_view(x, name) - mean) / std), dim=1)
             out.append(torch.log((probs / len(views)).clamp_min(1e-12)).numpy())
     return np.concatenate(out)
 
@@ -70,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dst", type=Path, required=True)
     p.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
     own = p.parse_args(argv[:split])
+    check_tta_views(own.views)
     import torch
     from safetensors.torch import load_file
 
-    from inference.model import DarkCovidNet
     from inference.training.cli import load_data, parse_args
+    from inference.training.options import new_model
 
     train_args = parse_args([*argv[split + 1 :], "--out", str(own.src)])
     if train_args.threads:
@@ -83,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     (own.dst / "folds").mkdir(parents=True, exist_ok=True)
     for k in range(train_args.folds):
         fold = json.loads((own.src / "folds" / f"fold-{k}.json").read_text())
-        model = DarkCovidNet(input_size=train_args.size, in_channels=1)
+        model = new_model(train_args)
         model.load_state_dict(load_file(str(own.src / "folds" / f"fold-{k}.safetensors")))
         for idx_key, logit_key in (("valid_idx", "logits"), ("other_idx", "other_logits")):
             idx = np.array(fold[idx_key], dtype=int)
@@ -93,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
                 ).tolist()
         fold["tta_views"] = own.views
         (own.dst / "folds" / f"fold-{k}.json").write_text(json.dumps(fold))
+        # The same fold model beside its re-predicted JSON: the merge's --export-ensemble
+        # ships these members with the views (inference.training.cli).
+        shutil.copyfile(
+            own.src / "folds" / f"fold-{k}.safetensors",
+            own.dst / "folds" / f"fold-{k}.safetensors",
+        )
         print(f"fold {k}: {len(fold['valid_idx'])} + {len(fold['other_idx'])} films re-predicted")
     return 0
 

@@ -92,6 +92,9 @@ def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
         help="class-weighted loss, sampling every (class, source) stratum equally, or plain",
     )
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
+    p.add_argument(
+        "--width", type=int, default=1, help="channel multiplier of every layer (2: width x2)"
+    )
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument(
         "--margin", type=float, default=MARGIN, help="fraction cropped from each side (centre crop)"
@@ -102,6 +105,13 @@ def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="lung model weights (inference/weights/lungs.safetensors): crop every film to its "
         "lungs' box before resizing",
+    )
+    p.add_argument(
+        "--lungs-mode",
+        choices=("crop", "mask"),
+        default="crop",
+        help="with --lungs: crop to the lungs' box, or crop and black out everything outside "
+        "the lung fields",
     )
     p.add_argument(
         "--views",
@@ -158,6 +168,7 @@ def load_data(args) -> tuple[list, np.ndarray, np.ndarray]:
         from inference.lungs import LungFinder
 
         lungs = LungFinder.load(args.lungs)
+        lungs.mode = args.lungs_mode
     arrays = load_arrays(
         records, size=args.size, margin=args.margin, equalize=args.equalize, lungs=lungs
     )
@@ -170,14 +181,32 @@ def fold_ensemble(args):
     from safetensors.torch import load_file
 
     from inference.ensemble import DarkCovidNetEnsemble
-    from inference.model import DarkCovidNet
+    from inference.training.options import new_model
 
     members = []
     for k in args.ensemble_folds or range(args.folds):
-        member = DarkCovidNet(input_size=args.size, in_channels=1)
+        member = new_model(args)
         member.load_state_dict(load_file(str(args.out / "folds" / f"fold-{k}.safetensors")))
         members.append(member)
     return DarkCovidNetEnsemble(members)
+
+
+def fold_tta_views(args) -> tuple[str, ...]:
+    """The test-time views the CV's fold JSONs were re-predicted with (``scripts.tta_eval``;
+    ``()`` when none): its calibration and thresholds hold for that form only, so the export
+    must serve it."""
+    from inference.tta import check_tta_views
+
+    seen = {
+        tuple(
+            json.loads((args.out / "folds" / f"fold-{k}.json").read_text()).get("tta_views") or ()
+        )
+        for k in range(args.folds)
+    }
+    if len(seen) != 1:
+        raise SystemExit(f"the fold JSONs under {args.out} disagree on test-time views: {seen}")
+    views = seen.pop()
+    return check_tta_views(views) if views else ()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,7 +254,14 @@ def main(argv: list[str] | None = None) -> int:
             final_model([records[i] for i in kept], arrays[kept], args, device=device),
             0,
         )
-    path = export_final(model, args, cv_report=cv_report, data_roots=args.data, ensemble=members)
+    path = export_final(
+        model,
+        args,
+        cv_report=cv_report,
+        data_roots=args.data,
+        ensemble=members,
+        tta_views=fold_tta_views(args) if args.folds else (),
+    )
     log.info("exported %s", path)
     return 0
 

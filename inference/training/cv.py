@@ -19,7 +19,7 @@ from inference.training.data import (
     source_grouped_folds,
 )
 from inference.training.loop import oof_logits, predict_arrays, train_one
-from inference.training.options import run_signature
+from inference.training.options import new_model, run_signature
 from inference.training.report import (
     calibration_and_thresholds,
     per_source_reports,
@@ -141,13 +141,11 @@ def final_model(records, arrays, args, *, device):
     """Train on every image, or reuse the model saved by an earlier ``--only-final`` job."""
     from safetensors.torch import load_file, save_file
 
-    from inference.model import DarkCovidNet
-
     weights = args.out / "final" / "model.safetensors"
     meta = weights.with_suffix(".json")
     if weights.exists() and meta.exists() and json.loads(meta.read_text()) == run_signature(args):
         log.info("final model: reusing %s", weights)
-        model = DarkCovidNet(input_size=args.size, in_channels=1)
+        model = new_model(args)
         model.load_state_dict(load_file(str(weights)))
         return model
     learn, _, _ = train_one(records, arrays, np.array([], dtype=int), args, device=device)

@@ -162,7 +162,7 @@ def train_one(records, arrays, valid_idx, args, *, device):
         set_seed,
     )
 
-    from inference.model import DarkCovidNet
+    from inference.training.options import new_model
 
     set_seed(args.seed, reproducible=True)
     train_idx = np.setdiff1d(np.arange(len(records)), valid_idx)
@@ -192,7 +192,7 @@ def train_one(records, arrays, valid_idx, args, *, device):
     cbs = [ChannelsLast()] + ([MixUp(args.mixup)] if args.mixup else [])
     learn = Learner(
         dls,
-        DarkCovidNet(input_size=args.size, in_channels=1).to(device),
+        new_model(args).to(device),
         loss_func=CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing),
         metrics=[accuracy, BalancedAccuracy()] if len(valid_idx) else [],
         cbs=cbs,

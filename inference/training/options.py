@@ -19,7 +19,9 @@ VARIANT_DEFAULTS = {
     "norm": "project",
     "eval_data": [],
     "lungs": None,
+    "lungs_mode": "crop",
     "views": None,
+    "width": 1,
 }
 
 
@@ -50,3 +52,10 @@ def run_signature(args) -> dict:
         "preprocessing": PREPROCESSING_VERSION,
         "data": manifest_sha256(args.data),
     }
+
+
+def new_model(args):
+    """The untrained (or to-be-loaded) DarkCovidNet a run's options describe."""
+    from inference.model import DarkCovidNet
+
+    return DarkCovidNet(input_size=args.size, in_channels=1, width=getattr(args, "width", 1))

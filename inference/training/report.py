@@ -270,8 +270,9 @@ def held_out_markdown(report: dict) -> list[str]:
     return lines
 
 
-def lungs_metadata(path: Path | None) -> dict | None:
-    """What a classifier's metadata says about the lung model its preprocessing crops with."""
+def lungs_metadata(path: Path | None, mode: str = "crop") -> dict | None:
+    """What a classifier's metadata says about the lung model its preprocessing crops (or masks,
+    ``mode``) with."""
     if path is None:
         return None
     from inference.lungs import LungFinder
@@ -281,12 +282,16 @@ def lungs_metadata(path: Path | None) -> dict | None:
         "weights_file": Path(path).name,
         "model_version": finder.version,
         "weights_sha256": finder.metadata["weights_sha256"],
+        **({"mode": mode} if mode != "crop" else {}),
     }
 
 
-def export_final(model, args, *, cv_report: dict, data_roots, ensemble: int = 0) -> Path:
+def export_final(
+    model, args, *, cv_report: dict, data_roots, ensemble: int = 0, tta_views: tuple = ()
+) -> Path:
     """Export the final model, or (``ensemble`` > 0) the fold models' ensemble, with the CV's
-    temperature and thresholds and its held-out-source summary in the metadata."""
+    temperature and thresholds and its held-out-source summary in the metadata; ``tta_views``:
+    the test-time views the CV was measured with, which serving then applies."""
     from inference.export import export_model
     from inference.training.loop import NORMALIZATIONS
 
@@ -302,8 +307,10 @@ def export_final(model, args, *, cv_report: dict, data_roots, ensemble: int = 0)
         temperature=calib["temperature"],
         thresholds=calib["thresholds"],
         normalization=NORMALIZATIONS[args.norm],
-        lungs=lungs_metadata(args.lungs),
+        lungs=lungs_metadata(args.lungs, getattr(args, "lungs_mode", "crop")),
         ensemble=ensemble,
+        tta_views=tta_views,
+        width=getattr(args, "width", 1),
         extra={
             "cv_metrics": cv_report["summary"],
             "cv_operating_points": calib["operating_points"],

@@ -206,12 +206,14 @@ def test_analyse_explains_from_one_preprocessing_and_one_forward_pass(
         return real_preprocess(img)
 
     monkeypatch.setattr(predictor, "preprocess", counting_preprocess)
-    handle = predictor.model.register_forward_hook(lambda *args: forwards.append(1))
+    # The network's body (every member's blocks), whichever way analyse calls it.
+    handle = predictor.model.features.register_forward_hook(lambda *args: forwards.append(1))
     try:
         analysis = predictor.analyse(image, explain=("predicted", "covid"))
     finally:
         handle.remove()
 
+    # One forward pass, for the film and its test-time views together (one batch).
     assert len(preprocessed) == 1 and len(forwards) == 1
     expected = predictor.predict(sample_bytes["normal"])
     assert analysis.probabilities == pytest.approx(expected["probabilities"], abs=1e-6)

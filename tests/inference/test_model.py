@@ -52,3 +52,36 @@ def test_the_linear_layer_width_follows_the_input_size():
 def test_it_refuses_an_input_size_that_does_not_pool_evenly():
     with pytest.raises(ValueError):
         DarkCovidNet(input_size=250)
+
+
+def test_width_two_doubles_every_layers_channels_and_keeps_seventeen_layers():
+    base, wide = DarkCovidNet(input_size=64), DarkCovidNet(input_size=64, width=2)
+    assert count_conv_layers(wide) == 17
+    base_convs = [m for m in base.modules() if isinstance(m, nn.Conv2d)]
+    wide_convs = [m for m in wide.modules() if isinstance(m, nn.Conv2d)]
+    for b, w in zip(base_convs[:-1], wide_convs[:-1], strict=True):
+        assert w.out_channels == 2 * b.out_channels
+    assert wide_convs[-1].out_channels == 3  # the class-evidence maps stay one per class
+    assert wide(torch.zeros(2, 1, 64, 64)).shape == (2, 3)
+
+
+def test_a_widened_models_metadata_rebuilds_it_for_serving(tmp_path, sample_bytes):
+    from inference.export import export_model
+    from inference.predictor import Predictor
+
+    wide = DarkCovidNet(input_size=64, width=2)
+    weights = export_model(
+        wide,
+        weights_dir=tmp_path,
+        name="wide",
+        input_size=64,
+        temperature=1.0,
+        margin=0.0,
+        equalize="none",
+        thresholds={"covid_high": 0.5, "covid_medium": 0.2},
+        extra={},
+        width=2,
+    )
+    p = Predictor.load(weights, device="cpu")  # strict state-dict load: the shapes must match
+    assert p.model.width == 2 and "x2" in p.metadata["architecture"]
+    assert set(p.predict(sample_bytes["covid"])["probabilities"]) == set(p.classes)

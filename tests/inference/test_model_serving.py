@@ -89,15 +89,16 @@ def lung_finder():
     return LungFinder.load()
 
 
+@pytest.mark.parametrize("mode", ["crop", "mask"])
 def test_training_and_serving_crop_to_the_same_lungs_and_give_the_same_input(
-    tmp_path, sample_bytes, samples_dir, lung_finder
+    mode, tmp_path, sample_bytes, samples_dir, lung_finder
 ):
     import shutil
 
     from inference.training.data import Record, load_arrays
     from inference.training.report import lungs_metadata
 
-    lungs = lungs_metadata(lung_finder_path())
+    lungs = lungs_metadata(lung_finder_path(), mode)
     for src in (lung_finder_path(), lung_finder_path().with_suffix(".json")):
         shutil.copy(src, tmp_path / src.name)  # the lung model lives beside the classifier
     weights = export(
@@ -108,7 +109,10 @@ def test_training_and_serving_crop_to_the_same_lungs_and_give_the_same_input(
         Record(path=samples_dir / f"{n}.jpg", label=n, group=n, source="s")
         for n in ("covid", "normal", "pneumonia")
     ]
+    lung_finder.mode = mode  # as the training CLI's --lungs-mode sets it
     trained = load_arrays(records, size=64, margin=0.0, equalize="none", lungs=lung_finder)
+    lung_finder.mode = "crop"
+    assert p.lungs.mode == mode  # from the classifier's metadata
     for arr, r in zip(trained, records, strict=True):
         served = p.preprocess(r.path.read_bytes())[0]
         assert torch.allclose(
@@ -116,6 +120,10 @@ def test_training_and_serving_crop_to_the_same_lungs_and_give_the_same_input(
         )
     uncropped = to_model_array(sample_bytes["normal"], size=64, margin=0.0, equalize="none")
     assert not np.array_equal(uncropped, trained[1])  # the crop did something
+    if mode == "mask":  # black outside the lung fields: corners of the crop, not its middle
+        for arr in trained:
+            assert arr[:4, :4].max() == 0 and arr[:4, -4:].max() == 0
+            assert arr[24:40, 8:24].mean() > 20
 
 
 def lung_finder_path():

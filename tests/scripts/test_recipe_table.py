@@ -84,13 +84,15 @@ def test_the_table_has_one_row_per_recipe_baseline_first(recipes):
     assert "| baseline | 80.0 |" in text and "winner **a-multi**" in text
 
 
-def test_a_test_time_augmentation_row_is_reported_but_cannot_ship():
+def test_a_served_test_time_augmentation_row_ships_when_it_wins_and_loses_a_tie():
     rows = [
         {**rt.row("baseline", report(0.80, 0.30)), "tta_views": None},
         {**rt.row("plain", report(0.81, 0.35)), "tta_views": None},
         {**rt.row("plain-tta", report(0.83, 0.40)), "tta_views": ["identity", "zoom1.04"]},
     ]
     decision = rt.ship(rows)
-    assert decision["winner"] == "plain"
-    assert "plain-tta" not in decision["eligible"]
-    assert "not served" in rt.render(rows, decision)
+    assert decision["winner"] == "plain-tta" and "plain-tta" in decision["eligible"]
+    assert "identity, zoom1.04" in rt.render(rows, decision)
+    # within 0.5 points the recipe without test-time views (a third of the cost) wins
+    rows[2] = {**rt.row("plain-tta", report(0.83, 0.353)), "tta_views": ["identity", "zoom1.04"]}
+    assert rt.ship(rows)["winner"] == "plain"
