@@ -8,3 +8,6 @@ DISPLAY_NAMES: dict[str, str] = {
     "pneumonia": "Pneumonia",
 }
 MODEL_NAME = "darkcovidnet"
+# How a classifier's preprocessing uses the lung model (inference.lungs): crop to the lungs' box,
+# or the same crop with everything outside the lung fields black.
+LUNG_MODES: tuple[str, ...] = ("crop", "mask")

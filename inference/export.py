@@ -70,20 +70,42 @@ def export_model(
     metadata = {
         "name": name,
         "model_version": f"{name}@{digest[:12]}",
-        "architecture": "DarkCovidNet (Ozturk et al., 2020), 17 conv layers"
+        "architecture": architecture_text(ensemble=ensemble, width=width),
+        "classes": list(CLASSES),
+        "display_names": DISPLAY_NAMES,
+        "input_size": input_size,
+        "in_channels": 1,
+        "preprocessing": preprocessing_metadata(margin=margin, equalize=equalize, lungs=lungs),
+        "normalization": {"mean": [normalization[0]], "std": [normalization[1]]},
+        **network_forms(width=width, ensemble=ensemble, views=views),
+        "temperature": temperature,
+        "thresholds": thresholds,
+        "weights_file": weights.name,
+        "weights_sha256": digest,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+    weights.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
+    return weights
+
+
+def architecture_text(*, ensemble: int, width: int) -> str:
+    return (
+        "DarkCovidNet (Ozturk et al., 2020), 17 conv layers"
         + (f", channels x{width}" if width != 1 else "")
         + (
             f"; an ensemble of {ensemble} fold models (mean of calibrated probabilities)"
             if ensemble
             else ""
-        ),
-        "classes": list(CLASSES),
-        "display_names": DISPLAY_NAMES,
-        "input_size": input_size,
-        "in_channels": 1,
+        )
+    )
+
+
+def network_forms(*, width: int, ensemble: int, views: tuple[str, ...]) -> dict:
+    """The keys that tell serving which network to build and how to combine its outputs (each
+    absent when it is the published default, so older weights read the same)."""
+    return {
         **({"width": width} if width != 1 else {}),
-        "preprocessing": preprocessing_metadata(margin=margin, equalize=equalize, lungs=lungs),
-        "normalization": {"mean": [normalization[0]], "std": [normalization[1]]},
         **(
             {"ensemble": {"members": ensemble, "combine": "mean of calibrated probabilities"}}
             if ensemble
@@ -100,12 +122,4 @@ def export_model(
             if views
             else {}
         ),
-        "temperature": temperature,
-        "thresholds": thresholds,
-        "weights_file": weights.name,
-        "weights_sha256": digest,
-        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        **extra,
     }
-    weights.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
-    return weights

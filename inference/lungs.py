@@ -43,10 +43,9 @@ FLAT_STD = 4.0
 # CHECK_MIN_AREA of it. Chosen from the survey in benchmarks/lung_check.py.
 CHECK_COMPONENT_AREA = 0.02
 CHECK_MIN_AREA = 0.08
-# How a classifier's preprocessing uses the lungs: "crop" to their box (plus LUNG_MARGIN), or
-# "mask": the same crop with every pixel outside the lung fields (grown by MASK_GROW cells of
-# the U-Net's grid, ~2% of the side at 128: the mask's edge runs along the pleura) set to black.
-LUNG_MODES = ("crop", "mask")
+# In the "mask" mode (constants.LUNG_MODES) the lung fields are grown by MASK_GROW cells of the
+# U-Net's grid (~2% of the side at 128: the mask's edge runs along the pleura) before everything
+# outside them is set to black.
 MASK_GROW = 3
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inference.constants import CLASSES
+from inference.constants import CLASSES, LUNG_MODES
 from inference.engines import Engine, engine_build
 from inference.ensemble import build_classifier
 from inference.geometry import crop_box
@@ -49,8 +49,7 @@ ImageInput = bytes | Image.Image
 
 def load_lungs(path: Path, expected: dict):
     # The lung model a classifier's metadata names, checked against the version it recorded.
-    from inference.lungs import LUNG_MODES, LungFinder
-
+    from inference.lungs import LungFinder
 
     finder = LungFinder.load(path)
     finder.mode = expected.get("mode", "crop")  # how this classifier's preprocessing uses it

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.constants import MODEL_NAME
+from inference.constants import LUNG_MODES, MODEL_NAME
 from inference.preprocessing import DEFAULT_SIZE, EQUALIZERS, MARGIN
 from inference.training.cv import final_model, fold_result, make_folds, run_cv, run_holdout
 from inference.training.data import limit_records, load_arrays, read_folders, with_views
@@ -92,27 +92,7 @@ def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
         help="class-weighted loss, sampling every (class, source) stratum equally, or plain",
     )
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
-    p.add_argument(
-        "--width", type=int, default=1, help="channel multiplier of every layer (2: width x2)"
-    )
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument(
-        "--margin", type=float, default=MARGIN, help="fraction cropped from each side (centre crop)"
-    )
-    p.add_argument("--equalize", choices=EQUALIZERS, default="global")
-    p.add_argument(
-        "--lungs",
-        type=Path,
-        help="lung model weights (inference/weights/lungs.safetensors): crop every film to its "
-        "lungs' box before resizing",
-    )
-    p.add_argument(
-        "--lungs-mode",
-        choices=("crop", "mask"),
-        default="crop",
-        help="with --lungs: crop to the lungs' box, or crop and black out everything outside "
-        "the lung fields",
-    )
     p.add_argument(
         "--views",
         type=Path,
@@ -141,12 +121,37 @@ def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """What the network sees and how wide it is (recorded in the metadata, read by serving)."""
+    p.add_argument(
+        "--margin", type=float, default=MARGIN, help="fraction cropped from each side (centre crop)"
+    )
+    p.add_argument("--equalize", choices=EQUALIZERS, default="global")
+    p.add_argument(
+        "--lungs",
+        type=Path,
+        help="lung model weights (inference/weights/lungs.safetensors): crop every film to its "
+        "lungs' box before resizing",
+    )
+    p.add_argument(
+        "--lungs-mode",
+        choices=LUNG_MODES,
+        default="crop",
+        help="with --lungs: crop to the lungs' box, or crop and black out everything outside "
+        "the lung fields",
+    )
+    p.add_argument(
+        "--width", type=int, default=1, help="channel multiplier of every layer (2: width x2)"
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m inference.train", description=__doc__.split("\n")[0]
     )
     add_run_arguments(p)
     add_recipe_arguments(p)
+    add_input_arguments(p)
     args = p.parse_args(argv)
     args.data = args.data or [DEFAULT_DATA]
     return args
