@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from inference.constants import CLASSES, LUNG_MODES
-from inference.engines import Engine, engine_build
+from inference.engines import Engine, EngineUnavailable, engine_build
 from inference.ensemble import build_classifier
 from inference.geometry import crop_box
 from inference.gradcam import cam_from_grads, gradcam_pass, heat_on_original
@@ -246,13 +246,11 @@ class Predictor:
         probs = None
         if explain:
             try:
-                if len(self.tta_views) > 1 and self._explains_in_batch:
+                if len(self.tta_views) > 1:  # the film and its views in one batch
+                    if not self._explains_in_batch:
+                        raise EngineUnavailable(f"the {self.engine.name} engine cannot explain")
                     batch_probs, (maps,) = self._batch_gradcam(x, explain)
                     probs = batch_probs[0]
-                elif len(self.tta_views) > 1:  # an engine without features: two passes
-                    probs = self.probabilities(x)[0]
-                    picks = self._explained(probs[None], explain)
-                    maps = self._explain_one(x, picks)[1]
                 else:
                     pick = lambda lg: self._explained(lg, explain)  # noqa: E731
                     logits, maps = self._explain_one(x, pick)

@@ -45,7 +45,10 @@ def input_geometry(gray: np.ndarray, mask: np.ndarray, metadata: dict, lungs) ->
         box = lungs.box(gray)
         if box is not None:
             top, bottom, left, right = box
-            gray, mask = gray[top:bottom, left:right], mask[top:bottom, left:right]
+            mask = mask[top:bottom, left:right]
+            # The "mask" mode cuts the same box and blacks out what lies outside the lung fields.
+            masked = options["lungs"].get("mode") == "mask"
+            gray = lungs.masked(gray) if masked else gray[top:bottom, left:right]
     top, bottom, left, right = trim_box(gray)
     gray, mask = gray[top:bottom, left:right], mask[top:bottom, left:right]
     margin = float(options.get("margin", 0.06))
