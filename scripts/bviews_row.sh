@@ -1,0 +1,26 @@
+#!/bin/sh
+# One recipe row of the issue 9 table: the bviews command (published recipe + class- and
+# view-balanced sampling, cxr3 only, source-grouped 5-fold CV at 128 px) plus extra options.
+#
+#   scripts/bviews_row.sh fold NAME K [options]   # train fold K (0..4); two such jobs at a time
+#   scripts/bviews_row.sh merge NAME [options]    # the row, then its TTA row NAME-tta (the three
+#                                                 # served views), both merged into reports/recipes
+#   e.g. scripts/bviews_row.sh fold bviews-224 0 --size 224   (a later --size overrides 128)
+#
+# Needs runs/Data_Entry_2017_v2020.csv.gz (NIH's metadata, from the torchxrayvision wheel:
+# pip download --no-deps torchxrayvision; unzip torchxrayvision/data/Data_Entry_2017_v2020.csv.gz).
+set -e
+cd "$(dirname "$0")/.."
+what=$1; name=$2; shift 2
+base="--size 128 --threads 1 --folds 5 --split sources --aug published --norm imagenet --margin 0 \
+--equalize none --epochs 30 --data ../shared/datasets/cxr3 --eval-data ../shared/datasets/cxr-multi \
+--eval-data ../shared/datasets/cxr-cases --sampling source-sqrt --views runs/Data_Entry_2017_v2020.csv.gz"
+py=.venv/bin/python
+if [ "$what" = fold ]; then
+  k=$1; shift
+  exec $py -m inference.train $base "$@" --out "reports/recipes/$name" --only-fold "$k"
+fi
+$py -m inference.train $base "$@" --out "reports/recipes/$name"
+$py -m scripts.tta_eval --src "reports/recipes/$name" --dst "reports/recipes/$name-tta" \
+  --views identity zoom1.04 zoom1.08 -- $base "$@"
+$py -m inference.train $base "$@" --out "reports/recipes/$name-tta"
