@@ -4,6 +4,7 @@
     python -m benchmarks.worker --repeat 20 --sizes 512 2048 --json var/bench/worker.json
     python -m benchmarks.worker --no-task     # the library stages only, no database
     python -m benchmarks.worker --batches 1 4 8 16 --sizes 512   # batching (BENCHMARKS.md 3)
+    python -m benchmarks.worker --weights runs/other/darkcovidnet.safetensors   # another model
 
 For every film (a repository sample re-encoded at each ``--sizes`` longest side, as the portal
 stores it), the rows are taken in turn in each repetition, so other load on the machine falls on
@@ -197,7 +198,7 @@ def measure(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     # The baseline: Predictor.predict as the library gives it (torch eager) ...
-    eager = load_predictor(device="cpu")
+    eager = load_predictor(os.environ.get("INFERENCE_WEIGHTS") or None, device="cpu")
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as media:
         runner = None if args.no_task else TaskRunner(Path(media))
         if runner is not None:  # ... and the worker's own (its engine and threads, settings)
@@ -205,7 +206,12 @@ def measure(args: argparse.Namespace) -> dict:
 
             predictor = get_predictor()
         else:
-            predictor = load_predictor(device="cpu", engine=args.engine, threads=args.threads)
+            predictor = load_predictor(
+                os.environ.get("INFERENCE_WEIGHTS") or None,
+                device="cpu",
+                engine=args.engine,
+                threads=args.threads,
+            )
         results: dict = {
             "threads": args.threads,
             "engine": predictor.serving_version,
@@ -379,8 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", default="auto", help="engine without --task's settings")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--batches", nargs="+", type=int, default=None, help="e.g. 1 4 8 16")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="another weights file (its .json beside it)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.weights:  # the worker's predictor (settings) and the baseline read the same file
+        os.environ["INFERENCE_WEIGHTS"] = str(args.weights.resolve())
     from benchmarks.worker_tables import batch_markdown, markdown
 
     results = measure(args)
