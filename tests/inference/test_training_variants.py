@@ -120,6 +120,7 @@ def test_a_model_trained_with_variant_options_serves_with_the_same_preprocessing
         *("--export", "--out", str(tmp_path / "cv"), "--weights-dir", str(tmp_path / "w")),
         *("--sampling", "source-balanced", "--aug", "strong", "--mixup", "0.4"),
         *("--label-smoothing", "0.1", "--margin", "0.15", "--equalize", "clahe"),
+        *("--width", "2"),
     ]
     assert train.main(args) == 0
     report = json.loads((tmp_path / "cv" / "report.json").read_text())
@@ -129,6 +130,7 @@ def test_a_model_trained_with_variant_options_serves_with_the_same_preprocessing
 
     predictor = Predictor.load(tmp_path / "w" / "darkcovidnet.safetensors", device="cpu")
     assert predictor.metadata["preprocessing"]["margin"] == 0.15
+    assert variant["width"] == 2 and predictor.metadata["width"] == predictor.model.width == 2
     served = predictor.preprocess(chest_like_png)
     expected = preprocess(chest_like_png, size=64, margin=0.15, equalize="clahe")
     assert torch.equal(served, expected)
