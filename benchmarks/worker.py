@@ -197,8 +197,9 @@ def measure(args: argparse.Namespace) -> dict:
     from inference.pipeline import load_predictor
 
     torch.set_num_threads(args.threads)
+    weights = os.environ.get("INFERENCE_WEIGHTS") or None  # --weights, or the shipped model
     # The baseline: Predictor.predict as the library gives it (torch eager) ...
-    eager = load_predictor(os.environ.get("INFERENCE_WEIGHTS") or None, device="cpu")
+    eager = load_predictor(weights, device="cpu")
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as media:
         runner = None if args.no_task else TaskRunner(Path(media))
         if runner is not None:  # ... and the worker's own (its engine and threads, settings)
@@ -207,10 +208,7 @@ def measure(args: argparse.Namespace) -> dict:
             predictor = get_predictor()
         else:
             predictor = load_predictor(
-                os.environ.get("INFERENCE_WEIGHTS") or None,
-                device="cpu",
-                engine=args.engine,
-                threads=args.threads,
+                weights, device="cpu", engine=args.engine, threads=args.threads
             )
         results: dict = {
             "threads": args.threads,

@@ -105,10 +105,13 @@ def mask_box(
     """Box (top, bottom, left, right, as fractions of the mask's side) of the two largest
     connected components of a boolean mask, or None when they cover less than ``min_area``."""
     keep = lung_fields(mask, min_area=min_area)
-    if keep is None:
-        return None
-    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
-    h, w = mask.shape
+    return None if keep is None else fields_box(keep)
+
+
+def fields_box(fields: np.ndarray) -> tuple[float, float, float, float]:
+    """Box (top, bottom, left, right, as fractions of the side) of a non-empty boolean mask."""
+    rows, cols = np.flatnonzero(fields.any(axis=1)), np.flatnonzero(fields.any(axis=0))
+    h, w = fields.shape
     return rows[0] / h, (rows[-1] + 1) / h, cols[0] / w, (cols[-1] + 1) / w
 
 
@@ -146,8 +149,7 @@ def lung_cropped(image, finder: LungFinder) -> Image.Image:
     from inference.preprocessing import load_grayscale
 
     gray = np.asarray(load_grayscale(image), dtype=np.uint8)
-    out = finder.masked(gray) if finder.mode == "mask" else finder.crop(gray)
-    return Image.fromarray(np.ascontiguousarray(out), mode="L")
+    return Image.fromarray(np.ascontiguousarray(finder.cut(gray)[0]), mode="L")
 
 
 @dataclass
@@ -247,43 +249,53 @@ class LungFinder:
         self, gray: np.ndarray, *, margin: float | None = None
     ) -> tuple[int, int, int, int] | None:
         """Pixel box (top, bottom, left, right) of the lungs plus margin, or None if none found."""
-        if image_std(gray) < FLAT_STD:
-            return None
-        found = mask_box(
-            self.mask(gray), min_area=float(self.metadata.get("min_area", MIN_LUNG_AREA))
-        )
-        if found is None:
-            return None
-        m = float(self.metadata.get("margin", LUNG_MARGIN)) if margin is None else margin
-        return expand_box(found, gray.shape, margin=m)
+        fields = self._fields(gray)
+        return None if fields is None else self._pixel_box(fields, gray.shape, margin)
 
     def crop(self, gray: np.ndarray) -> np.ndarray:
-        box = self.box(gray)
-        if box is None:
-            return gray
-        top, bottom, left, right = box
-        return gray[top:bottom, left:right]
+        return self._cut(gray, mode="crop")[0]
 
     def masked(self, gray: np.ndarray) -> np.ndarray:
         """``crop`` with the pixels outside the lung fields black (the film as it came when no
         lungs are found, as ``crop``)."""
-        from scipy import ndimage
+        return self._cut(gray, mode="mask")[0]
 
+    def cut(self, gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+        """The film as this classifier's preprocessing continues from it (``mode``: cropped, or
+        cropped and masked) and the pixel box cut (None: no lungs found, the film as it came),
+        from one pass of the U-Net."""
+        return self._cut(gray, mode=self.mode)
+
+    def _fields(self, gray: np.ndarray) -> np.ndarray | None:
+        # A (nearly) flat film has no lungs to find (FLAT_STD).
         if image_std(gray) < FLAT_STD:
-            return gray
+            return None
         min_area = float(self.metadata.get("min_area", MIN_LUNG_AREA))
-        fields = lung_fields(self.mask(gray), min_area=min_area)
+        return lung_fields(self.mask(gray), min_area=min_area)
+
+    def _pixel_box(
+        self, fields: np.ndarray, shape: tuple[int, int], margin: float | None = None
+    ) -> tuple[int, int, int, int]:
+        m = float(self.metadata.get("margin", LUNG_MARGIN)) if margin is None else margin
+        return expand_box(fields_box(fields), shape, margin=m)
+
+    def _cut(
+        self, gray: np.ndarray, *, mode: str
+    ) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+        fields = self._fields(gray)
         if fields is None:
-            return gray
-        grown = ndimage.binary_dilation(fields, iterations=MASK_GROW)
-        h, w = gray.shape
-        full = Image.fromarray(grown.astype(np.uint8) * 255, mode="L").resize(
-            (w, h), Image.Resampling.NEAREST
-        )
-        out = np.where(np.asarray(full) > 127, gray, 0).astype(np.uint8)
-        m = float(self.metadata.get("margin", LUNG_MARGIN))
-        top, bottom, left, right = expand_box(mask_box(fields, min_area=0.0), gray.shape, margin=m)
-        return out[top:bottom, left:right]
+            return gray, None
+        box = top, bottom, left, right = self._pixel_box(fields, gray.shape)
+        if mode == "mask":
+            from scipy import ndimage
+
+            grown = ndimage.binary_dilation(fields, iterations=MASK_GROW)
+            h, w = gray.shape
+            full = Image.fromarray(grown.astype(np.uint8) * 255, mode="L").resize(
+                (w, h), Image.Resampling.NEAREST
+            )
+            gray = np.where(np.asarray(full) > 127, gray, 0).astype(np.uint8)
+        return gray[top:bottom, left:right], box
 
 
 @dataclass(frozen=True)

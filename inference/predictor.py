@@ -195,11 +195,7 @@ class Predictor:
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities for a preprocessed batch [n, 1, s, s] (averaged over
         the test-time views when the model has them: one forward pass over all views)."""
-        views = self.tta_views
-        if len(views) <= 1:
-            return self._forward(batch)
-        probs = self._forward(self._views(batch, views))
-        return probs.view(len(views), len(batch), -1).mean(dim=0)
+        return self._view_mean(self._forward(self._with_views(batch)), len(batch))
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         if self.engine is not None:
@@ -207,10 +203,20 @@ class Predictor:
         with torch.inference_mode():
             return self._softmax(self.model(batch.to(self.device)))
 
-    def _views(self, batch: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
-        # Views are defined on the [0, 1] image (inference.tta), as the CV measured them.
+    def _with_views(self, batch: torch.Tensor) -> torch.Tensor:
+        """The batch followed by its test-time views, view-major ([views * n, 1, s, s]; the batch
+        itself without views). Views are defined on the [0, 1] image (inference.tta), as the CV
+        measured them."""
+        views = self.tta_views
+        if len(views) <= 1:
+            return batch
         mean, std = self.normalization
         return (tta_views(batch * std + mean, views) - mean) / std
+
+    @staticmethod
+    def _view_mean(probs: torch.Tensor, n: int) -> torch.Tensor:
+        """[views * n, classes] view-major -> [n, classes]: each film's mean over its views."""
+        return probs.view(-1, n, probs.shape[-1]).mean(dim=0)
 
     def _softmax(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits.float() / self.temperature, dim=1).cpu()
@@ -317,15 +323,15 @@ class Predictor:
         """Calibrated probabilities [n, classes] (averaged over the test-time views) and each
         film's maps, from one pass over the batch and its views (the film itself first: the
         maps explain it, for the classes the averaged probabilities pick)."""
-        model, n, views = self.model, len(x), self.tta_views
-        xs = self._views(x, views) if len(views) > 1 else x
+        model, n = self.model, len(x)
+        xs = self._with_views(x)
         if self.engine is not None:
             activations, logits = self.engine.features(xs)
         else:
             with torch.no_grad():
                 activations = model.features(xs.to(self.device))
                 logits = model.classifier(model.head_conv(activations)).float().cpu()
-        probs = self._softmax(logits).view(len(xs) // n, n, -1).mean(dim=0)
+        probs = self._view_mean(self._softmax(logits), n)
         picks = [self._explained(row[None], explain) for row in probs]
         size = x.shape[-2:]
         maps: list[dict[int, np.ndarray]] = [{} for _ in picks]

@@ -42,13 +42,11 @@ def input_geometry(gray: np.ndarray, mask: np.ndarray, metadata: dict, lungs) ->
     """The model's input image and the lung mask, both through the preprocessing's geometry."""
     options = metadata["preprocessing"]
     if options.get("lungs") and lungs is not None:
-        box = lungs.box(gray)
+        lungs.mode = options["lungs"].get("mode", "crop")  # crop, or crop and mask
+        cut, box = lungs.cut(gray)
         if box is not None:
             top, bottom, left, right = box
-            mask = mask[top:bottom, left:right]
-            # The "mask" mode cuts the same box and blacks out what lies outside the lung fields.
-            masked = options["lungs"].get("mode") == "mask"
-            gray = lungs.masked(gray) if masked else gray[top:bottom, left:right]
+            gray, mask = cut, mask[top:bottom, left:right]
     top, bottom, left, right = trim_box(gray)
     gray, mask = gray[top:bottom, left:right], mask[top:bottom, left:right]
     margin = float(options.get("margin", 0.06))

@@ -128,7 +128,7 @@ def test_the_explained_class_is_the_one_the_averaged_views_predict(
     )
     expected = (alone + 2 * probs) / 3
     assert int(expected.argmax()) != int(alone.argmax())  # the average really changes the class
-    p._views = lambda batch, views: torch.cat([batch] + [other.expand_as(batch)] * 2)
+    p._with_views = lambda batch: torch.cat([batch] + [other.expand_as(batch)] * 2)
     analysis = p.analyse(sample_bytes["covid"], explain=("predicted",))
     label = p.classes[int(expected.argmax())]
     assert analysis.label == label and set(analysis.heatmaps) == {label}
