@@ -204,9 +204,8 @@ class Predictor:
             return self._softmax(self.model(batch.to(self.device)))
 
     def _with_views(self, batch: torch.Tensor) -> torch.Tensor:
-        """The batch followed by its test-time views, view-major ([views * n, 1, s, s]; the batch
-        itself without views). Views are defined on the [0, 1] image (inference.tta), as the CV
-        measured them."""
+        """The batch and its test-time views, view-major (the batch alone without views); views
+        act on the [0, 1] image (inference.tta), as the CV measured them."""
         views = self.tta_views
         if len(views) <= 1:
             return batch
@@ -259,7 +258,10 @@ class Predictor:
                     probs = batch_probs[0]
                 else:
                     pick = lambda lg: self._explained(lg, explain)  # noqa: E731
-                    logits, maps = self._explain_one(x, pick)
+                    if self.engine is not None:  # the engine's features, the head by autograd
+                        logits, maps = self.engine.explain(x, pick)
+                    else:
+                        logits, maps = gradcam_pass(self.model, x, pick)
                     probs = self._softmax(logits)[0]
             except Exception:  # noqa: BLE001 - the prediction stands without its explanation
                 logger.exception("Grad-CAM failed; analysis without heatmaps")
@@ -268,11 +270,6 @@ class Predictor:
             probs = self.probabilities(x)[0]
         ms = round((time.perf_counter() - started) * 1000)
         return self._analysis(probs, gray, maps, ms, heat_max_side=heat_max_side)
-
-    def _explain_one(self, x: torch.Tensor, picks) -> tuple[torch.Tensor, dict[int, np.ndarray]]:
-        if self.engine is not None:  # features by the engine, the small head by autograd
-            return self.engine.explain(x, picks)
-        return gradcam_pass(self.model, x, picks)
 
     def analyse_batch(
         self,
