@@ -11,3 +11,7 @@ MODEL_NAME = "darkcovidnet"
 # How a classifier's preprocessing uses the lung model (inference.lungs): crop to the lungs' box,
 # or the same crop with everything outside the lung fields black.
 LUNG_MODES: tuple[str, ...] = ("crop", "mask")
+# What one input channel of a classifier shows (metadata ``preprocessing.inputs``): the whole film,
+# or the film cut by the lung model in the classifier's lung mode. A one-channel model without the
+# key reads "lungs" when its metadata names a lung model, else "film".
+INPUTS: tuple[str, ...] = ("film", "lungs")

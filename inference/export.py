@@ -12,16 +12,27 @@ from inference.preprocessing import MARGIN, MEAN, PREPROCESSING_VERSION, STD
 from inference.tta import check_tta_views
 
 
-def preprocessing_metadata(*, margin: float, equalize: str, lungs: dict | None) -> dict:
+def preprocessing_metadata(
+    *, margin: float, equalize: str, lungs: dict | None, inputs: tuple[str, ...] = ()
+) -> dict:
+    """``inputs``: what each input channel shows (constants.INPUTS) when there are several (an
+    ensemble whose members read the film and its lung cut); the lung steps then apply to the
+    "lungs" channel only."""
+    where = " (the lungs channel)" if inputs else ""
     return {
         "version": PREPROCESSING_VERSION,
         "margin": margin,
         "equalize": equalize,
         **({"lungs": lungs} if lungs else {}),
+        **({"inputs": list(inputs)} if inputs else {}),
         "steps": [
             "decode to 8-bit grayscale",
-            *(["crop to the lungs' box (lung model) plus its margin"] if lungs else []),
-            *(["black outside the lung fields"] if lungs and lungs.get("mode") == "mask" else []),
+            *([f"crop to the lungs' box (lung model) plus its margin{where}"] if lungs else []),
+            *(
+                [f"black outside the lung fields{where}"]
+                if lungs and lungs.get("mode") == "mask"
+                else []
+            ),
             "trim uniform borders",
             f"crop {margin:.0%} margins",
             "squash-resize (bilinear)",
@@ -48,6 +59,9 @@ def export_model(
     ensemble: int = 0,
     tta_views: tuple[str, ...] | list[str] = (),
     width: int = 1,
+    inputs: tuple[str, ...] = (),
+    member_inputs: tuple[int, ...] | None = None,
+    units: tuple[tuple[int, ...], ...] | None = None,
 ) -> Path:
     """Write ``name``.safetensors and its JSON metadata.
 
@@ -56,17 +70,14 @@ def export_model(
     ``DarkCovidNetEnsemble`` (its state dict holds ``members.K.*``); ``tta_views``: the
     test-time views (``inference.tta``) serving averages over. The views are also written into
     the safetensors header, so the same tensors served another way get another sha256, hence
-    another model version.
+    another model version. ``inputs`` / ``member_inputs``: an ensemble whose member k reads input
+    channel ``member_inputs[k]``, channel c showing ``inputs[c]``; ``units``: groups of members
+    averaged before the temperature (``DarkCovidNetEnsemble``).
     """
-    from safetensors.torch import save_file
-
     weights_dir.mkdir(parents=True, exist_ok=True)
     weights = weights_dir / f"{name}.safetensors"
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     views = check_tta_views(tta_views) if tta_views else ()
-    header = {"format": "pt", "name": name, **({"tta": ",".join(views)} if views else {})}
-    save_file(state, str(weights), metadata=header)
-    digest = sha256_file(weights)
+    digest = _save_tensors(model, weights, name=name, views=views)
     metadata = {
         "name": name,
         "model_version": f"{name}@{digest[:12]}",
@@ -74,10 +85,14 @@ def export_model(
         "classes": list(CLASSES),
         "display_names": DISPLAY_NAMES,
         "input_size": input_size,
-        "in_channels": 1,
-        "preprocessing": preprocessing_metadata(margin=margin, equalize=equalize, lungs=lungs),
+        "in_channels": len(inputs) or 1,
+        "preprocessing": preprocessing_metadata(
+            margin=margin, equalize=equalize, lungs=lungs, inputs=inputs
+        ),
         "normalization": {"mean": [normalization[0]], "std": [normalization[1]]},
-        **network_forms(width=width, ensemble=ensemble, views=views),
+        **network_forms(
+            width=width, ensemble=ensemble, views=views, member_inputs=member_inputs, units=units
+        ),
         "temperature": temperature,
         "thresholds": thresholds,
         "weights_file": weights.name,
@@ -87,6 +102,16 @@ def export_model(
     }
     weights.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
     return weights
+
+
+def _save_tensors(model, weights: Path, *, name: str, views: tuple[str, ...]) -> str:
+    """The state dict as safetensors, the views in its header; its sha256."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {"format": "pt", "name": name, **({"tta": ",".join(views)} if views else {})}
+    save_file(state, str(weights), metadata=header)
+    return sha256_file(weights)
 
 
 def architecture_text(*, ensemble: int, width: int) -> str:
@@ -101,13 +126,36 @@ def architecture_text(*, ensemble: int, width: int) -> str:
     )
 
 
-def network_forms(*, width: int, ensemble: int, views: tuple[str, ...]) -> dict:
+def network_forms(
+    *,
+    width: int,
+    ensemble: int,
+    views: tuple[str, ...],
+    member_inputs: tuple[int, ...] | None = None,
+    units: tuple[tuple[int, ...], ...] | None = None,
+) -> dict:
     """The keys that tell serving which network to build and how to combine its outputs (each
     absent when it is the published default, so older weights read the same)."""
     return {
         **({"width": width} if width != 1 else {}),
         **(
-            {"ensemble": {"members": ensemble, "combine": "mean of calibrated probabilities"}}
+            {
+                "ensemble": {
+                    "members": ensemble,
+                    "combine": "mean of calibrated probabilities",
+                    **({"member_inputs": list(member_inputs)} if member_inputs else {}),
+                    **(
+                        {
+                            "units": [list(u) for u in units],
+                            "combine": "per unit (a fold's models), the mean of the untempered "
+                            "probabilities over its members and the views, then the temperature; "
+                            "then the mean over the units",
+                        }
+                        if units
+                        else {}
+                    ),
+                }
+            }
             if ensemble
             else {}
         ),

@@ -298,6 +298,24 @@ class LungFinder:
         return gray[top:bottom, left:right], box
 
 
+def classifier_lungs(path: Path, expected: dict) -> LungFinder:
+    """The lung model a classifier's metadata names (``preprocessing.lungs``), checked against
+    the version it recorded, set to the classifier's mode."""
+    from inference.constants import LUNG_MODES
+    from inference.metadata import WeightsIntegrityError
+
+    finder = LungFinder.load(path)
+    finder.mode = expected.get("mode", "crop")  # how this classifier's preprocessing uses it
+    if finder.mode not in LUNG_MODES:
+        raise WeightsIntegrityError(f"unknown lung mode {finder.mode!r}; known: {LUNG_MODES}")
+    if finder.version != expected.get("model_version"):
+        raise WeightsIntegrityError(
+            f"{path.name} is {finder.version}; the classifier was trained with "
+            f"{expected.get('model_version')}"
+        )
+    return finder
+
+
 @dataclass(frozen=True)
 class LungCheck:
     """What the finder saw on one film: ``area`` (share of the image covered by the two largest

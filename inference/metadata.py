@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from inference.constants import CLASSES
+from inference.constants import CLASSES, INPUTS
 
 
 class WeightsIntegrityError(RuntimeError):
@@ -62,7 +62,25 @@ def read_metadata(weights: Path) -> dict[str, Any]:
             check_tta_views(metadata["tta"]["views"])
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightsIntegrityError(f"{meta_path.name}: test-time views: {exc}") from exc
+    model_inputs(metadata)
     return metadata
+
+
+def model_inputs(metadata: dict[str, Any]) -> tuple[str, ...]:
+    """What each input channel shows (``constants.INPUTS``): ``preprocessing.inputs`` when the
+    members of an ensemble read different ones; otherwise one channel, lung-cut when a lung
+    model is named. Checked against ``in_channels`` and the lung model."""
+    prep = metadata["preprocessing"]
+    named = prep.get("inputs")
+    inputs = tuple(named) if named else ("lungs" if prep.get("lungs") else "film",)
+    if len(inputs) != int(metadata.get("in_channels", 1)) or not set(inputs) <= set(INPUTS):
+        raise WeightsIntegrityError(
+            f"inputs {list(inputs)} do not fit {metadata.get('in_channels', 1)} input channels "
+            f"(each one of {list(INPUTS)})"
+        )
+    if "lungs" in inputs and not prep.get("lungs"):
+        raise WeightsIntegrityError("an input is cut by the lung model, but no lung model is named")
+    return inputs
 
 
 def priority_band(covid_probability: float, *, high: float, medium: float) -> str:

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inference.constants import CLASSES, LUNG_MODES
+from inference.constants import CLASSES
 from inference.engines import Engine, EngineUnavailable, engine_build
 from inference.ensemble import build_classifier
-from inference.geometry import crop_box
-from inference.gradcam import cam_from_grads, gradcam_pass, heat_on_original
-from inference.metadata import WeightsIntegrityError, priority_band, read_metadata
+from inference.explain import Frame, head_cams, laid_on_film
+from inference.lungs import classifier_lungs
+from inference.metadata import WeightsIntegrityError, model_inputs, priority_band, read_metadata
 from inference.pipeline import PREDICTED, Analysis
 from inference.preprocessing import MARGIN, MEAN, STD, load_grayscale, preprocess
 from inference.tta import tta_views
@@ -45,22 +45,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "darkcovidnet.safetensors"
 ImageInput = bytes | Image.Image
-
-
-def load_lungs(path: Path, expected: dict):
-    # The lung model a classifier's metadata names, checked against the version it recorded.
-    from inference.lungs import LungFinder
-
-    finder = LungFinder.load(path)
-    finder.mode = expected.get("mode", "crop")  # how this classifier's preprocessing uses it
-    if finder.mode not in LUNG_MODES:
-        raise WeightsIntegrityError(f"unknown lung mode {finder.mode!r}; known: {LUNG_MODES}")
-    if finder.version != expected.get("model_version"):
-        raise WeightsIntegrityError(
-            f"{path.name} is {finder.version}; the classifier was trained with "
-            f"{expected.get('model_version')}"
-        )
-    return finder
 
 
 def resolve_device(device: str) -> torch.device:
@@ -117,7 +101,9 @@ class Predictor:
             metadata=metadata,
             device=dev,
             weights_path=weights,
-            lungs=load_lungs(weights.parent / lungs["weights_file"], lungs) if lungs else None,
+            lungs=classifier_lungs(weights.parent / lungs["weights_file"], lungs)
+            if lungs
+            else None,
         )
         if engine != "eager":
             predictor.engine = engine_build(
@@ -125,7 +111,7 @@ class Predictor:
                 model,
                 threads=threads or torch.get_num_threads(),
                 input_size=predictor.input_size,
-                in_channels=int(metadata["in_channels"]),
+                in_channels=len(predictor.inputs),
                 weights_sha256=predictor.weights_sha256,
                 cache_dir=engine_cache,
             )
@@ -179,29 +165,57 @@ class Predictor:
         norm = self.metadata.get("normalization", {})
         return float(norm.get("mean", [MEAN])[0]), float(norm.get("std", [STD])[0])
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What each input channel shows: the film, or the film cut by the lung model."""
+        return model_inputs(self.metadata)
+
     def preprocess(self, image: ImageInput) -> torch.Tensor:
-        options = self.metadata["preprocessing"]
+        return self._prepared(load_grayscale(image))[0]
+
+    def _prepared(self, gray: Image.Image) -> tuple[torch.Tensor, list[Frame]]:
+        """The model input [channels, s, s] and, per channel, where it lies in the film."""
         mean, std = self.normalization
-        return preprocess(
-            image,
-            size=self.input_size,
-            margin=self.margin,
-            equalize=options.get("equalize", "global"),
-            mean=mean,
-            std=std,
-            lungs=self.lungs,
-        )
+        tensors, frames = [], []
+        for name in self.inputs:
+            image, frame = gray, None
+            if name == "lungs":  # what preprocess(lungs=...) does, keeping the box for the heat
+                cut, box = self.lungs.cut(np.asarray(gray, dtype=np.uint8))
+                image = Image.fromarray(np.ascontiguousarray(cut), mode="L")
+                frame = Frame(cut, (box[0], box[2])) if box else None
+            tensors.append(
+                preprocess(
+                    image,
+                    size=self.input_size,
+                    margin=self.margin,
+                    equalize=self.metadata["preprocessing"].get("equalize", "global"),
+                    mean=mean,
+                    std=std,
+                )
+            )
+            frames.append(frame or Frame(np.asarray(gray, dtype=np.uint8)))
+        return torch.cat(tensors), frames
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities for a preprocessed batch [n, 1, s, s] (averaged over
         the test-time views when the model has them: one forward pass over all views)."""
-        return self._view_mean(self._forward(self._with_views(batch)), len(batch))
+        return self._calibrated(self._outputs(self._with_views(batch)), len(batch))
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def _outputs(self, batch: torch.Tensor) -> torch.Tensor:
         if self.engine is not None:
-            return self._softmax(self.engine(batch))
+            return self.engine(batch).float().cpu()
         with torch.inference_mode():
-            return self._softmax(self.model(batch.to(self.device)))
+            return self.model(batch.to(self.device)).float().cpu()
+
+    def _calibrated(self, out: torch.Tensor, n: int) -> torch.Tensor:
+        """Outputs for n films (view-major) -> calibrated probabilities: each view's, averaged;
+        with units (a mixed row's folds) each unit's raw probabilities averaged over the views,
+        tempered, then the units averaged: what the CV measured per fold (scripts.mix_rows)."""
+        units = getattr(self.model, "units", None)
+        if not units:
+            return self._view_mean(self._softmax(out), n)
+        raw = out.exp().view(-1, n, len(units), len(self.classes)).mean(dim=0)
+        return torch.softmax(raw.clamp_min(1e-12).log() / self.temperature, dim=2).mean(dim=1)
 
     def _with_views(self, batch: torch.Tensor) -> torch.Tensor:
         """The batch and its test-time views, view-major (the batch alone without views); views
@@ -246,30 +260,23 @@ class Predictor:
         """
         started = time.perf_counter()
         gray = load_grayscale(image)
-        x = self.preprocess(gray).unsqueeze(0)
-        maps: dict[int, np.ndarray] = {}
+        x, frames = self._prepared(gray)
+        x = x.unsqueeze(0)
+        maps: dict[int, list[np.ndarray]] = {}
         probs = None
         if explain:
-            try:
-                if len(self.tta_views) > 1:  # the film and its views in one batch
-                    if not self._explains_in_batch:
-                        raise EngineUnavailable(f"the {self.engine.name} engine cannot explain")
-                    batch_probs, (maps,) = self._batch_gradcam(x, explain)
-                    probs = batch_probs[0]
-                else:
-                    pick = lambda lg: self._explained(lg, explain)  # noqa: E731
-                    if self.engine is not None:  # the engine's features, the head by autograd
-                        logits, maps = self.engine.explain(x, pick)
-                    else:
-                        logits, maps = gradcam_pass(self.model, x, pick)
-                    probs = self._softmax(logits)[0]
+            try:  # a batch of one: the film (and its views), then the head with autograd
+                if not self._explains_in_batch:
+                    raise EngineUnavailable(f"the {self.engine.name} engine cannot explain")
+                batch_probs, (maps,) = self._batch_gradcam(x, explain)
+                probs = batch_probs[0]
             except Exception:  # noqa: BLE001 - the prediction stands without its explanation
                 logger.exception("Grad-CAM failed; analysis without heatmaps")
                 maps = {}
         if probs is None:
             probs = self.probabilities(x)[0]
         ms = round((time.perf_counter() - started) * 1000)
-        return self._analysis(probs, gray, maps, ms, heat_max_side=heat_max_side)
+        return self._analysis(probs, gray, frames, maps, ms, heat_max_side=heat_max_side)
 
     def analyse_batch(
         self,
@@ -293,8 +300,9 @@ class Predictor:
             ]
         started = time.perf_counter()
         grays = [load_grayscale(image) for image in images]
-        x = torch.stack([self.preprocess(gray) for gray in grays])
-        maps: list[dict[int, np.ndarray]] = [{} for _ in grays]
+        prepared = [self._prepared(gray) for gray in grays]
+        x = torch.stack([t for t, _ in prepared])
+        maps: list[dict[int, list[np.ndarray]]] = [{} for _ in grays]
         probs = None
         if explain:
             try:
@@ -306,8 +314,8 @@ class Predictor:
             probs = self.probabilities(x)
         share = round((time.perf_counter() - started) * 1000 / len(grays))
         return [
-            self._analysis(p, gray, m, share, heat_max_side=heat_max_side)
-            for p, gray, m in zip(probs, grays, maps, strict=True)
+            self._analysis(p, gray, frames, m, share, heat_max_side=heat_max_side)
+            for p, gray, (_, frames), m in zip(probs, grays, prepared, maps, strict=True)
         ]
 
     @property
@@ -316,7 +324,7 @@ class Predictor:
 
     def _batch_gradcam(
         self, x: torch.Tensor, explain: Sequence[str]
-    ) -> tuple[torch.Tensor, list[dict[int, np.ndarray]]]:
+    ) -> tuple[torch.Tensor, list[dict[int, list[np.ndarray]]]]:
         """Calibrated probabilities [n, classes] (averaged over the test-time views) and each
         film's maps, from one pass over the batch and its views (the film itself first: the
         maps explain it, for the classes the averaged probabilities pick)."""
@@ -328,37 +336,24 @@ class Predictor:
             with torch.no_grad():
                 activations = model.features(xs.to(self.device))
                 logits = model.classifier(model.head_conv(activations)).float().cpu()
-        probs = self._view_mean(self._softmax(logits), n)
+        probs = self._calibrated(logits, n)
         picks = [self._explained(row[None], explain) for row in probs]
-        size = x.shape[-2:]
-        maps: list[dict[int, np.ndarray]] = [{} for _ in picks]
-        with torch.inference_mode(False), torch.enable_grad():
-            # The head again with autograd, on the films' own activations (rows 0..n-1) only.
-            a = activations[:n].detach().clone().to(self.device).requires_grad_(True)
-            head = model.classifier(model.head_conv(a))
-            for slot in range(len(explain)):
-                rows = range(n)
-                target = sum(head[i, picks[i][slot]] for i in rows)
-                (grads,) = torch.autograd.grad(target, a, retain_graph=slot < len(explain) - 1)
-                for i in rows:  # the map of image i from its own rows
-                    if picks[i][slot] not in maps[i]:
-                        maps[i][picks[i][slot]] = cam_from_grads(
-                            grads[i : i + 1], a[i : i + 1], size
-                        )
-        return probs, maps
+        # The films' own activations (rows 0..n-1): the maps explain the film, not its views.
+        return probs, head_cams(model, activations[:n], picks, x.shape[-2:], device=self.device)
 
     def _analysis(
         self,
         probs: torch.Tensor,
         gray: Image.Image,
-        maps: dict[int, np.ndarray],
+        frames: list[Frame],
+        maps: dict[int, list[np.ndarray]],
         ms: int,
         *,
         heat_max_side: int | None,
     ) -> Analysis:
         result = self._result(probs)
         original = np.asarray(gray, dtype=np.uint8)
-        box = crop_box(original, margin=self.margin) if maps else None  # once for all maps
+        boxes = [f.box(margin=self.margin) for f in frames] if maps else []  # once for all maps
         return Analysis(
             probabilities=result["probabilities"],
             label=result["label"],
@@ -367,10 +362,10 @@ class Predictor:
             weights_sha256=self.weights_sha256,
             inference_ms=ms,
             heatmaps={
-                self.classes[i]: heat_on_original(
-                    heat, original, margin=self.margin, max_side=heat_max_side, box=box
+                self.classes[i]: laid_on_film(
+                    heats, original, boxes, margin=self.margin, max_side=heat_max_side
                 )
-                for i, heat in maps.items()
+                for i, heats in maps.items()
             },
         )
 

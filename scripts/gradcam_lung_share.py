@@ -7,6 +7,12 @@ each model's COVID-19 Grad-CAM map is compared with the film's lung mask carried
 same geometry as the image (border trim, margin crop, squash resize; the lung crop when the model
 uses one). ``share`` = heat inside the mask / all heat; ``area`` = the mask's share of the input,
 what heat spread evenly would give. Writes ``--out``/report.json and report.md.
+
+``--on-film``: the maps the portal stores instead (``Predictor.analyse``, laid back on the
+decoded film), compared with the mask on the film; ``area`` is then the mask's share of the part
+of the film the model reads (its trimmed, margin-cropped box). This is the only way to measure a
+model whose members read different inputs (the whole film and its lung cut,
+``preprocessing.inputs``), whose maps have no single input geometry.
 """
 
 from __future__ import annotations
@@ -84,9 +90,33 @@ def measure(weights: Path, rows: list[dict], root: Path, lungs) -> dict:
             continue
         shares.append(float((heat * lung).sum() / heat.sum()))
         areas.append(float(lung.mean()))
+    return summary(weights, metadata["model_version"], shares, areas)
+
+
+def measure_on_film(weights: Path, rows: list[dict], root: Path) -> dict:
+    from inference.decode import decode_image
+    from inference.geometry import crop_box
+    from inference.predictor import Predictor
+
+    predictor = Predictor.load(weights, device="cpu")
+    shares, areas = [], []
+    for row in rows:
+        data = (root / row["image"]).read_bytes()
+        gray = np.asarray(decode_image(data), dtype=np.uint8)
+        lung = np.asarray(Image.open(root / row["mask"]).convert("L")) > 127
+        heat = predictor.analyse(data, explain=("covid",)).heatmaps.get("covid")
+        if heat is None or heat.sum() <= 0 or lung.shape != heat.shape:
+            continue
+        top, bottom, left, right = crop_box(gray, margin=predictor.margin)
+        shares.append(float((heat * lung).sum() / heat.sum()))
+        areas.append(float(lung[top:bottom, left:right].mean()))
+    return summary(weights, predictor.model_version, shares, areas)
+
+
+def summary(weights: Path, version: str, shares: list[float], areas: list[float]) -> dict:
     return {
         "weights": str(weights),
-        "model_version": metadata["model_version"],
+        "model_version": version,
         "n": len(shares),
         "heat_share_in_lungs": {"mean": float(np.mean(shares)), "median": float(np.median(shares))},
         "lung_area_share": float(np.mean(areas)),
@@ -101,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--lungs", type=Path, help="lung model, for models that crop to the lungs")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "gradcam-lungs")
+    p.add_argument("--on-film", action="store_true", help="the stored maps, on the decoded film")
     args = p.parse_args(argv)
     with (args.data / "manifest.csv").open(newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["origin"] == "v7labs" and r["class_image"]]
@@ -113,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for spec in args.model:
         name, _, path = spec.partition("=")
-        results[name] = measure(Path(path), rows, args.data, lungs)
+        results[name] = (
+            measure_on_film(Path(path), rows, args.data)
+            if args.on_film
+            else measure(Path(path), rows, args.data, lungs)
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(results, indent=2))
     lines = [

@@ -57,6 +57,7 @@ def complexity(r: dict) -> tuple:
     trained_elsewhere = not v.get("eval_data")  # multi-source training adds data
     return (
         int(trained_elsewhere),
+        len(r.get("mix") or ()),  # rows mixed fold by fold (scripts.mix_rows): two models in one
         int(v.get("sampling") not in (None, "none")),
         int(bool(v.get("lungs"))),
         int(bool(v.get("mixup"))),
@@ -96,7 +97,9 @@ def collect(recipes: Path | None = None) -> list[dict]:
             rows.append(row(path.parent.name, report))
             fold = path.parent / "folds" / "fold-0.json"
             if fold.exists():
-                rows[-1]["tta_views"] = json.loads(fold.read_text()).get("tta_views")
+                saved = json.loads(fold.read_text())
+                rows[-1]["tta_views"] = saved.get("tta_views")
+                rows[-1]["mix"] = [Path(m["row"]).name for m in saved.get("mix", ())]
     rows.sort(key=lambda r: (r["recipe"] != BASELINE, r["recipe"]))
     return rows
 
@@ -141,6 +144,12 @@ def render(rows: list[dict], decision: dict) -> str:
             f" (then `python -m scripts.tta_eval` with views {', '.join(r['tta_views'])}: "
             "test-time augmentation of that recipe's fold models, served from the metadata)"
             if r.get("tta_views")
+            else ""
+        )
+        + (
+            f"; fold by fold the mean of the probabilities of {' and '.join(r['mix'])} "
+            "(`python -m scripts.mix_rows`), then this merge"
+            if r.get("mix")
             else ""
         )
         for r in rows

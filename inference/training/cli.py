@@ -25,6 +25,7 @@ from inference.preprocessing import DEFAULT_SIZE, EQUALIZERS, MARGIN
 from inference.training.cv import final_model, fold_result, make_folds, run_cv, run_holdout
 from inference.training.data import limit_records, load_arrays, read_folders, with_views
 from inference.training.loop import NORMALIZATIONS
+from inference.training.mix import fold_mix
 from inference.training.report import export_final
 
 log = logging.getLogger("inference.train")
@@ -186,8 +187,12 @@ def fold_ensemble(args):
     from safetensors.torch import load_file
 
     from inference.ensemble import DarkCovidNetEnsemble
+    from inference.training.mix import mixed_ensemble
     from inference.training.options import new_model
 
+    mix = fold_mix(args.out)
+    if mix:  # a row mixed fold by fold: both rows' fold models, each reading its own input
+        return mixed_ensemble(args, mix)
     members = []
     for k in args.ensemble_folds or range(args.folds):
         member = new_model(args)
@@ -266,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         data_roots=args.data,
         ensemble=members,
         tta_views=fold_tta_views(args) if args.folds else (),
+        mix=fold_mix(args.out) if args.export_ensemble else None,
     )
     log.info("exported %s", path)
     return 0

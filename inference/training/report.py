@@ -287,13 +287,27 @@ def lungs_metadata(path: Path | None, mode: str = "crop") -> dict | None:
 
 
 def export_final(
-    model, args, *, cv_report: dict, data_roots, ensemble: int = 0, tta_views: tuple = ()
+    model,
+    args,
+    *,
+    cv_report: dict,
+    data_roots,
+    ensemble: int = 0,
+    tta_views: tuple = (),
+    mix: list[dict] | None = None,
 ) -> Path:
     """Export the final model, or (``ensemble`` > 0) the fold models' ensemble, with the CV's
     temperature and thresholds and its held-out-source summary in the metadata; ``tta_views``:
-    the test-time views the CV was measured with, which serving then applies."""
+    the test-time views the CV was measured with, which serving then applies; ``mix``: the
+    rows of a mixed row (inference.training.mix), whose members read the film or its lung cut."""
     from inference.export import export_model
+    from inference.lungs import LUNG_WEIGHTS
     from inference.training.loop import NORMALIZATIONS
+    from inference.training.mix import mix_lungs_metadata
+
+    lungs = lungs_metadata(args.lungs, getattr(args, "lungs_mode", "crop"))
+    if mix:
+        lungs = mix_lungs_metadata(mix, args.lungs or LUNG_WEIGHTS)
 
     calib = cv_report["calibration"]
     held = cv_report.get("held_out_sources")
@@ -307,8 +321,11 @@ def export_final(
         temperature=calib["temperature"],
         thresholds=calib["thresholds"],
         normalization=NORMALIZATIONS[args.norm],
-        lungs=lungs_metadata(args.lungs, getattr(args, "lungs_mode", "crop")),
+        lungs=lungs,
         ensemble=ensemble,
+        inputs=("film", "lungs") if mix else (),
+        member_inputs=getattr(model, "member_inputs", None),
+        units=getattr(model, "units", None),
         tta_views=tta_views,
         width=getattr(args, "width", 1),
         extra={
@@ -323,6 +340,7 @@ def export_final(
                 if ensemble
                 else {}
             ),
+            **({"mixed_rows": [m["row"] for m in mix]} if mix else {}),
             "training": provenance(args, data_roots),
         },
     )

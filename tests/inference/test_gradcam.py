@@ -199,13 +199,13 @@ def test_analyse_explains_from_one_preprocessing_and_one_forward_pass(
 
     image = decode_image(sample_bytes["normal"])
     preprocessed, forwards = [], []
-    real_preprocess = predictor.preprocess
+    real_prepared = predictor._prepared  # the input and where it lies on the film
 
-    def counting_preprocess(img):
+    def counting_prepared(img):
         preprocessed.append(img)
-        return real_preprocess(img)
+        return real_prepared(img)
 
-    monkeypatch.setattr(predictor, "preprocess", counting_preprocess)
+    monkeypatch.setattr(predictor, "_prepared", counting_prepared)
     # The network's body (every member's blocks), whichever way analyse calls it.
     handle = predictor.model.features.register_forward_hook(lambda *args: forwards.append(1))
     try:

@@ -103,22 +103,18 @@ def test_the_worker_lays_the_maps_on_the_film_at_the_stored_size_not_its_full_si
         assert heat.shape == (164, 200)
 
 
-@pytest.mark.parametrize(
-    "where", ["inference.gradcam.cam_from_grads", "inference.gradcam.heatmap_png"]
-)
+@pytest.mark.parametrize("where", ["inference.explain.input_cams", "inference.gradcam.heatmap_png"])
 def test_a_heatmap_failure_does_not_fail_the_screening(
     where, screening_factory, use_real_predictor, sample_bytes, monkeypatch, media_files
 ):
-    """Grad-CAM itself (in the model library: the map from the gradients, which every path of
-    the predictor computes, with or without test-time views) or the PNG rendering (in the
-    worker) fails."""
+    """Grad-CAM itself (in the model library: the maps from the gradients, which every path of
+    the predictor computes, with or without test-time views or several inputs) or the PNG
+    rendering (in the worker) fails."""
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated Grad-CAM failure")
 
     monkeypatch.setattr(where, broken)
-    if where.endswith("cam_from_grads"):  # the predictor imported it by name
-        monkeypatch.setattr("inference.predictor.cam_from_grads", broken)
     screening = queued_with_image(screening_factory, sample_bytes["normal"])
     assert run_task(screening.pk) == "completed"
     expected = use_real_predictor.predict(sample_bytes["normal"])

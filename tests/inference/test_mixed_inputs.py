@@ -1,0 +1,263 @@
+"""A model whose members read different preprocessings of the film (the whole film and its lung
+cut): served as its mixed CV row measured it, explained on the film through each input's box,
+and refused when its metadata does not fit."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from inference.ensemble import DarkCovidNetEnsemble
+from inference.explain import Frame, input_cams, input_groups, laid_on_film
+from inference.export import export_model
+from inference.lungs import LUNG_WEIGHTS, LungFinder
+from inference.metadata import WeightsIntegrityError, read_metadata
+from inference.model import DarkCovidNet
+from inference.predictor import Predictor
+from inference.training.report import lungs_metadata
+
+VIEWS = ("identity", "zoom1.04", "zoom1.08")
+MEAN, STD = 0.449, 0.226
+T = 1.4
+
+
+def net(seed: int) -> DarkCovidNet:
+    # Variance-keeping init (see test_tta): the output then depends on the film.
+    torch.manual_seed(seed)
+    model = DarkCovidNet(input_size=64)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            torch.nn.init.kaiming_normal_(m.weight, a=0.1)
+    return model.eval()
+
+
+def export_mixed(tmp_path, film_models, lung_models, *, views=VIEWS):
+    """The export of a mixed row: fold j's two models form unit j."""
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(LUNG_WEIGHTS.with_suffix(suffix), tmp_path / f"lungs{suffix}")
+    n = len(film_models)
+    model = DarkCovidNetEnsemble(
+        [*film_models, *lung_models],
+        member_inputs=[0] * n + [1] * n,
+        units=[[j, j + n] for j in range(n)],
+        temperature=T,
+    )
+    return export_model(
+        model,
+        weights_dir=tmp_path,
+        name="mixed",
+        input_size=64,
+        temperature=T,
+        margin=0.0,
+        equalize="none",
+        thresholds={"covid_high": 0.5, "covid_medium": 0.2},
+        normalization=(MEAN, STD),
+        extra={},
+        lungs=lungs_metadata(tmp_path / "lungs.safetensors", "mask"),
+        ensemble=2 * n,
+        tta_views=views,
+        inputs=("film", "lungs"),
+        member_inputs=model.member_inputs,
+        units=model.units,
+    )
+
+
+def records(samples_dir):
+    from inference.training.data import Record
+
+    return [
+        Record(path=samples_dir / f"{n}.jpg", label=n, group=n, source="s")
+        for n in ("covid", "normal", "pneumonia")
+    ]
+
+
+def test_serving_a_mixed_fold_gives_what_the_mixed_row_measured_for_it(tmp_path, samples_dir):
+    from inference.training.data import load_arrays
+    from scripts.mix_rows import mixed_logits
+    from scripts.tta_eval import tta_logits
+
+    film_model, lung_model = net(7), net(8)
+    lungs = LungFinder.load()
+    lungs.mode = "mask"
+    recs = records(samples_dir)
+    film = load_arrays(recs, size=64, margin=0.0, equalize="none", lungs=None)
+    cut = load_arrays(recs, size=64, margin=0.0, equalize="none", lungs=lungs)
+    assert not np.array_equal(film, cut)  # the lung channel really is another picture
+    # The CV's side: each fold model with the views, averaged, then the row's temperature.
+    measured = torch.softmax(
+        torch.tensor(
+            mixed_logits(
+                [
+                    tta_logits(film_model, film, views=list(VIEWS), norm="imagenet").tolist(),
+                    tta_logits(lung_model, cut, views=list(VIEWS), norm="imagenet").tolist(),
+                ]
+            )
+        )
+        / T,
+        1,
+    )
+    p = Predictor.load(export_mixed(tmp_path, [film_model], [lung_model]), device="cpu")
+    assert p.inputs == ("film", "lungs")
+    served = p.predict_many([r.path.read_bytes() for r in recs])
+    for row, result in zip(measured, served, strict=True):
+        assert [result["probabilities"][c] for c in p.classes] == pytest.approx(
+            row.tolist(), abs=1e-5
+        )
+
+
+def test_the_heat_of_the_lung_cut_lies_in_the_lungs_box_on_the_film(tmp_path, sample_bytes):
+    from inference.decode import decode_image
+
+    blind = net(7)  # a film member whose hooked block outputs nothing: no heat of its own
+    with torch.no_grad():
+        blind.features[-1][0].weight.zero_()
+    p = Predictor.load(export_mixed(tmp_path, [blind], [net(8)]), device="cpu")
+    gray = np.asarray(decode_image(sample_bytes["normal"]))
+    top, bottom, left, right = p.lungs.box(gray)
+    assert (bottom - top) * (right - left) < 0.5 * gray.size  # a box smaller than the film
+    heat = p.analyse(sample_bytes["normal"], explain=("covid",)).heatmaps["covid"]
+    assert heat.shape == gray.shape
+    inside = np.zeros(gray.shape, dtype=bool)
+    inside[top:bottom, left:right] = True
+    assert heat[~inside].max() == 0 and heat[inside].max() == pytest.approx(1.0)
+
+
+def test_the_units_are_tempered_one_by_one_and_then_averaged(tmp_path, sample_bytes):
+    films, cuts = [net(1), net(2)], [net(3), net(4)]
+    p = Predictor.load(export_mixed(tmp_path, films, cuts, views=()), device="cpu")
+    x = p.preprocess(sample_bytes["covid"]).unsqueeze(0)
+    with torch.no_grad():
+        units = []
+        for film_model, lung_model in zip(films, cuts, strict=True):
+            raw = (
+                torch.softmax(film_model(x[:, :1]), 1) + torch.softmax(lung_model(x[:, 1:]), 1)
+            ) / 2
+            units.append(torch.softmax(raw.log() / T, 1))
+        expected = (units[0] + units[1])[0] / 2
+    got = p.predict(sample_bytes["covid"])["probabilities"]
+    assert [got[c] for c in p.classes] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_a_mixed_model_explains_the_film_and_gives_the_probabilities_it_predicts(
+    tmp_path, sample_bytes
+):
+    p = Predictor.load(export_mixed(tmp_path, [net(7)], [net(8)]), device="cpu")
+    films = [sample_bytes[n] for n in ("covid", "normal")]
+    alone = p.analyse(films[0], explain=("predicted", "covid"))
+    batch = p.analyse_batch(films, explain=("predicted", "covid"))
+    for analysis, film in zip(batch, films, strict=True):
+        assert analysis.probabilities == pytest.approx(p.predict(film)["probabilities"], abs=1e-6)
+        assert "covid" in analysis.heatmaps
+    assert alone.probabilities == pytest.approx(batch[0].probabilities, abs=1e-6)
+    for label, heat in alone.heatmaps.items():
+        assert heat.shape == batch[0].heatmaps[label].shape
+        assert np.abs(heat - batch[0].heatmaps[label]).max() < 1e-5
+        assert heat.max() == pytest.approx(1.0)
+
+
+def test_each_input_map_is_laid_on_the_film_through_its_own_box():
+    rng = np.random.default_rng(0)
+    film = rng.integers(0, 255, (100, 80), dtype=np.uint8)
+    frames = [Frame(film), Frame(rng.integers(0, 255, (40, 30), dtype=np.uint8), (10, 20))]
+    boxes = [f.box(margin=0.0) for f in frames]
+    assert boxes == [(0, 100, 0, 80), (10, 50, 20, 50)]
+    only_lungs = laid_on_film(
+        [np.zeros((16, 16)), np.ones((16, 16))], film, boxes, margin=0.0, max_side=None
+    )
+    assert only_lungs[10:50, 20:50].min() == 1.0
+    assert only_lungs.sum() == 40 * 30  # nothing outside the lungs' box
+    both = laid_on_film(
+        [np.full((16, 16), 0.5), np.ones((16, 16))], film, boxes, margin=0.0, max_side=None
+    )
+    assert both.max() == 1.0 and both[0, 0] == pytest.approx(1 / 3)
+
+
+def test_each_input_gets_the_grad_cam_of_its_own_members_on_one_scale():
+    assert input_groups([0, 0, 0], 12) is None
+    groups = input_groups([0, 1, 0, 1], 8)
+    assert groups == [[0, 1, 4, 5], [2, 3, 6, 7]]
+    grads = torch.ones(1, 8, 2, 2)
+    activations = torch.zeros(1, 8, 2, 2)
+    activations[0, 2:4] = 2.0  # only the second input's members see anything
+    activations[0, 0, 0, 0] = 1.0
+    film, lungs = input_cams(grads, activations, torch.Size([2, 2]), groups)
+    assert lungs.max() == pytest.approx(1.0) and film.max() == pytest.approx(0.25)
+
+
+def test_weights_whose_inputs_do_not_fit_their_channels_or_lung_model_do_not_load(tmp_path):
+    weights = export_mixed(tmp_path, [net(7)], [net(8)])
+    meta_path = weights.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    for change, message in (
+        (lambda m: m["preprocessing"].pop("inputs"), "input channels"),
+        (lambda m: m["preprocessing"].update(inputs=["film", "ribs"]), "input channels"),
+        (lambda m: m["preprocessing"].pop("lungs"), "no lung model"),
+    ):
+        broken = json.loads(json.dumps(meta))
+        change(broken)
+        meta_path.write_text(json.dumps(broken))
+        with pytest.raises(WeightsIntegrityError, match=message):
+            read_metadata(weights)
+    meta_path.write_text(json.dumps(meta))
+    assert read_metadata(weights)["preprocessing"]["inputs"] == ["film", "lungs"]
+
+
+def test_mixing_averages_the_probabilities_of_folds_that_hold_the_same_films(tmp_path):
+    from scripts.mix_rows import main
+
+    a = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    b = np.log(np.array([[0.3, 0.6, 0.1], [0.3, 0.3, 0.4]]))
+    rows = []
+    for name, logits, sig in (("a", a, {"size": 64}), ("b", b, {"size": 64, "lungs": "l@1"})):
+        folds = tmp_path / name / "folds"
+        folds.mkdir(parents=True)
+        fold = {
+            "signature": sig,
+            "valid_idx": [0],
+            "logits": logits[:1].tolist(),
+            "other_idx": [1],
+            "other_logits": logits[1:].tolist(),
+            "paths": ["x", "y"],
+            "seconds": 1.0,
+        }
+        (folds / "fold-0.json").write_text(json.dumps(fold))
+        rows.append(tmp_path / name)
+    assert main(["--rows", *map(str, rows), "--dst", str(tmp_path / "mix"), "--folds", "1"]) == 0
+    mixed = json.loads((tmp_path / "mix" / "folds" / "fold-0.json").read_text())
+    assert np.exp(mixed["logits"][0]) == pytest.approx([0.5, 0.4, 0.1])
+    assert np.exp(mixed["other_logits"][0]) == pytest.approx([0.2, 0.2, 0.6])
+    assert mixed["signature"] == {"size": 64}  # the first row's: its merge reuses the folds
+    assert [m["signature"] for m in mixed["mix"]] == [{"size": 64}, {"size": 64, "lungs": "l@1"}]
+    other = json.loads((rows[1] / "folds" / "fold-0.json").read_text()) | {"valid_idx": [1]}
+    (rows[1] / "folds" / "fold-0.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="valid_idx differs"):
+        main(["--rows", *map(str, rows), "--dst", str(tmp_path / "mix2"), "--folds", "1"])
+
+
+def test_the_mixed_merge_exports_both_rows_fold_models_as_units(tmp_path):
+    from safetensors.torch import save_file
+
+    from inference.training.cli import fold_ensemble
+    from inference.training.mix import mix_lungs
+
+    folds = tmp_path / "folds"
+    folds.mkdir()
+    mix = [
+        {"row": "a", "signature": {"size": 64}},
+        {"row": "b", "signature": {"size": 64, "lungs": "l@1", "lungs_mode": "mask"}},
+    ]
+    for k in range(2):
+        (folds / f"fold-{k}.json").write_text(json.dumps({"mix": mix}))
+        for suffix, seed in (("", k), (".mix1", 10 + k)):
+            state = {n: v.contiguous() for n, v in net(seed).state_dict().items()}
+            save_file(state, str(folds / f"fold-{k}{suffix}.safetensors"))
+    args = type("Args", (), {"out": tmp_path, "folds": 2, "ensemble_folds": None, "size": 64})()
+    model = fold_ensemble(args)
+    assert model.member_inputs == (0, 0, 1, 1) and model.units == ((0, 2), (1, 3))
+    lung_member = model.members[2].features[0][0].weight
+    assert torch.equal(lung_member, net(10).features[0][0].weight)  # fold 0 of the lung row
+    assert mix_lungs(mix) == ("l@1", "mask")
+    with pytest.raises(SystemExit, match="more than the lung model"):
+        mix_lungs([mix[0], {"row": "b", "signature": mix[1]["signature"] | {"size": 128}}])
