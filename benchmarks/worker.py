@@ -20,8 +20,9 @@ all of them alike:
   made from ``DATABASE_URL``; SQLite in memory without it).
 - the stages inside it (``decode``, ``analyse``: the maps laid on the film at the stored
   heatmap size, and ``analyse (before)``: at the film's full size, as before issue 14's fix,
-  ``lungs``: the lung check's U-Net and mask
-  components, ``render``: the heatmap PNGs), and
+  ``lungs``: the worker's lung check: the U-Net and mask components, or, for a model that
+  reads the lung cut, only the flags of the check its analysis already carries,
+  ``render``: the heatmap PNGs), and
   ``render (before)``: the same maps through the RGBA ``optimize=True`` encoder that
   ``heatmap_png`` replaced, for comparison.
 
@@ -237,6 +238,7 @@ def measure(args: argparse.Namespace) -> dict:
 def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
     from inference.pipeline import (
         decode_stored,
+        lung_check_flags,
         lung_quality_flags,
         render_heatmap,
     )
@@ -281,7 +283,13 @@ def one_film(args, eager, predictor, runner, name: str, size: int) -> dict:
         )
         # Before: the maps laid on the film at its full size, shrunk later by render_heatmap.
         row["analyse (before)"] = timed(lambda: predictor.analyse(image, explain=HEATMAP_CLASSES))
-        row["lungs"] = timed(lambda: lung_quality_flags(lungs, [image]))
+        row["lungs"] = timed(
+            lambda: (
+                lung_quality_flags(lungs, [image])
+                if analysis.lung_check is None
+                else lung_check_flags(analysis.lung_check)
+            )
+        )
         row["render"] = timed(lambda: [render_heatmap(m, max_side=max_side) for m in maps])
         if rep % legacy_every == 0:
 

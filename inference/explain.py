@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +32,8 @@ class Frame:
 
     array: np.ndarray
     offset: tuple[int, int] = (0, 0)
+    # What the lung model saw on the film, when this input was cut by it (the worker's check).
+    lungs: Any = None
 
     def box(self, *, margin: float) -> Box:
         """(top, bottom, left, right) on the film of what the model input shows."""

@@ -17,6 +17,7 @@ a stricter question than the crop: are there lung fields at all? Its thresholds 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,9 +190,9 @@ class LungFinder:
         return int(self.metadata.get("input_size", LUNG_INPUT_SIZE))
 
     def probabilities(self, gray: np.ndarray) -> np.ndarray:
-        """Lung probability per pixel of the U-Net's ``input_size`` grid."""
-        with torch.inference_mode():
-            logits = self.model(lung_input(gray, size=self.input_size).unsqueeze(0))
+        """Lung probability per pixel of the U-Net's ``input_size`` grid (ONNX Runtime if set
+        up: the same masks as torch on 299 cxr3 films, in half the time; BENCHMARKS.md)."""
+        logits = self.logits(lung_input(gray, size=self.input_size).unsqueeze(0))
         return torch.sigmoid(logits)[0, 0].numpy()
 
     def use_onnxruntime(self, *, threads: int = 1, cache_dir: Path | str | None = None) -> None:
@@ -205,6 +206,17 @@ class LungFinder:
         self.session = ort.InferenceSession(
             self._onnx_bytes(cache_dir), sess_options=options, providers=["CPUExecutionProvider"]
         )
+
+    def try_onnxruntime(self, *, threads: int = 1, cache_dir: Path | str | None = None) -> bool:
+        """``use_onnxruntime``, or torch as before when it cannot be set up (logged)."""
+        try:
+            self.use_onnxruntime(threads=threads, cache_dir=cache_dir)
+            return True
+        except Exception as exc:  # noqa: BLE001 - torch does the same, slower
+            logging.getLogger(__name__).warning(
+                "lung model on torch: ONNX Runtime unavailable (%s)", type(exc).__name__
+            )
+            return False
 
     def _onnx_bytes(self, cache_dir: Path | str | None) -> bytes:
         import io
@@ -260,6 +272,19 @@ class LungFinder:
         lungs are found, as ``crop``)."""
         return self._cut(gray, mode="mask")[0]
 
+    def cut_and_check(
+        self, gray: np.ndarray
+    ) -> tuple[np.ndarray, tuple[int, int, int, int] | None, LungCheck]:
+        """``cut`` and ``lung_check`` from one pass of the U-Net (the predictor of a classifier
+        that reads the lung cut gives the worker its lung check this way)."""
+        if image_std(gray) < FLAT_STD:
+            return gray, None, LungCheck(area=0.0, components=0, plausible=False)
+        mask = self.mask(gray)
+        min_area = float(self.metadata.get("check_min_area", CHECK_MIN_AREA))
+        check = mask_check(mask, min_area=min_area)
+        fields = lung_fields(mask, min_area=float(self.metadata.get("min_area", MIN_LUNG_AREA)))
+        return (*self._cut_fields(gray, fields, mode=self.mode), check)
+
     def cut(self, gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
         """The film as this classifier's preprocessing continues from it (``mode``: cropped, or
         cropped and masked) and the pixel box cut (None: no lungs found, the film as it came),
@@ -282,7 +307,11 @@ class LungFinder:
     def _cut(
         self, gray: np.ndarray, *, mode: str
     ) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
-        fields = self._fields(gray)
+        return self._cut_fields(gray, self._fields(gray), mode=mode)
+
+    def _cut_fields(
+        self, gray: np.ndarray, fields: np.ndarray | None, *, mode: str
+    ) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
         if fields is None:
             return gray, None
         box = top, bottom, left, right = self._pixel_box(fields, gray.shape)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from inference.decode import decode_image, decode_upload
 from inference.intake_types import ImageDecodeError, Kind
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from inference.intake_types import DecodedImage
-    from inference.lungs import LungFinder
+    from inference.lungs import LungCheck, LungFinder
     from inference.predictor import Predictor
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "intake",
     "load_lung_finder",
     "load_predictor",
+    "lung_check_flags",
     "lung_quality_flags",
     "render_heatmap",
 ]
@@ -122,6 +123,9 @@ class Analysis:
     inference_ms: int
     # Grad-CAM per requested class, float32 in [0, 1] on the decoded image's geometry.
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # inference.lungs.LungCheck when the model itself ran the lung model on the film (it reads
+    # the lung cut): the worker's lung check, from the same pass; None: the worker runs it.
+    lung_check: Any = None
 
 
 @dataclass(frozen=True)
@@ -226,10 +230,7 @@ def load_lung_finder(
 
     finder = LungFinder.load(path)
     if engine in ("auto", "onnxruntime"):
-        try:
-            finder.use_onnxruntime(threads=threads or 1, cache_dir=engine_cache)
-        except Exception as exc:  # noqa: BLE001 - torch does the same, slower
-            logger.warning("lung model on torch: ONNX Runtime unavailable (%s)", type(exc).__name__)
+        finder.try_onnxruntime(threads=threads or 1, cache_dir=engine_cache)
     return finder
 
 
@@ -242,4 +243,9 @@ def lung_quality_flags(finder: LungFinder, images: list[Image.Image]) -> list[tu
 
     grays = [image if image.mode == "L" else image.convert("L") for image in images]
     checks = lung_checks(finder, [np.asarray(gray, dtype=np.uint8) for gray in grays])
-    return [() if check.plausible else (NO_LUNG_FIELDS,) for check in checks]
+    return [lung_check_flags(check) for check in checks]
+
+
+def lung_check_flags(check: LungCheck) -> tuple[str, ...]:
+    """The quality flags of one lung check: ``(NO_LUNG_FIELDS,)`` when implausible."""
+    return () if check.plausible else (NO_LUNG_FIELDS,)

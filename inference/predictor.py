@@ -115,6 +115,8 @@ class Predictor:
                 weights_sha256=predictor.weights_sha256,
                 cache_dir=engine_cache,
             )
+            if predictor.lungs is not None and predictor.engine.name == "onnxruntime":
+                predictor.lungs.try_onnxruntime(threads=threads or 1, cache_dir=engine_cache)
         return predictor
 
     # ------------------------------------------------------------------ facts
@@ -179,10 +181,10 @@ class Predictor:
         tensors, frames = [], []
         for name in self.inputs:
             image, frame = gray, None
-            if name == "lungs":  # what preprocess(lungs=...) does, keeping the box for the heat
-                cut, box = self.lungs.cut(np.asarray(gray, dtype=np.uint8))
+            if name == "lungs":  # preprocess(lungs=...), keeping the box and the lung check
+                cut, box, check = self.lungs.cut_and_check(np.asarray(gray, dtype=np.uint8))
                 image = Image.fromarray(np.ascontiguousarray(cut), mode="L")
-                frame = Frame(cut, (box[0], box[2])) if box else None
+                frame = Frame(cut, (box[0], box[2]) if box else (0, 0), lungs=check)
             tensors.append(
                 preprocess(
                     image,
@@ -361,6 +363,7 @@ class Predictor:
             model_version=self.serving_version,
             weights_sha256=self.weights_sha256,
             inference_ms=ms,
+            lung_check=next((f.lungs for f in frames if f.lungs is not None), None),
             heatmaps={
                 self.classes[i]: laid_on_film(
                     heats, original, boxes, margin=self.margin, max_side=heat_max_side

@@ -107,7 +107,7 @@ def screenings_process(*, screening_ids: list[str]) -> dict[str, str]:
             screening_mark_failed(screening_id=sid, reason=str(exc))
     images = [image for _, image in loaded]
     analyses = screenings_analyse(images=images)
-    lung_flags = screening_lung_flags(images=images)
+    lung_flags = screening_lung_flags(images=images, analyses=analyses)
     for (screening, _), analysis, flags in zip(loaded, analyses, lung_flags, strict=True):
         sid = str(screening.pk)
         if isinstance(analysis, ScreeningFailed):

@@ -27,6 +27,7 @@ from inference.pipeline import (
     ImageDecodeError,
     RenderedHeatmap,
     decode_stored,
+    lung_check_flags,
     lung_quality_flags,
     render_heatmap,
 )
@@ -122,7 +123,7 @@ def screening_process(*, screening_id: str) -> Screening:
     except ScreeningFailed as exc:
         screening_mark_failed(screening_id=screening_id, reason=str(exc))
     else:
-        (lung_flags,) = screening_lung_flags(images=[image])
+        (lung_flags,) = screening_lung_flags(images=[image], analyses=[analysis])
         screening_store_result(
             screening_id=screening_id,
             analysis=analysis,
@@ -133,19 +134,30 @@ def screening_process(*, screening_id: str) -> Screening:
     return screening
 
 
-def screening_lung_flags(*, images: list[Image.Image]) -> list[tuple[str, ...]]:
-    """The lung check's quality flags per image (one forward pass of the lung U-Net).
+def screening_lung_flags(
+    *, images: list[Image.Image], analyses: list[Analysis | Exception] | None = None
+) -> list[tuple[str, ...]]:
+    """The lung check's quality flags per image (one forward pass of the lung U-Net for the
+    images whose analysis does not carry a check already: a model that reads the lung cut ran
+    the U-Net on the film itself, ``Analysis.lung_check``).
 
     The prediction is made either way: a film without plausible lung fields is flagged for the
     clinician, not failed, and a lung model that cannot load or run never fails a screening.
     """
     if not settings.INFERENCE_LUNG_CHECK:
         return [() for _ in images]
-    try:
-        return lung_quality_flags(get_lung_finder(), images)
-    except Exception as exc:  # noqa: BLE001 - the check is advisory; no image data in the log
-        logger.error("lung check not run (%s); screenings flagged", type(exc).__name__)
-        return [(LUNG_CHECK_NOT_RUN,) for _ in images]
+    checks = [getattr(a, "lung_check", None) for a in analyses or [None] * len(images)]
+    flags = [None if check is None else lung_check_flags(check) for check in checks]
+    missing = [i for i, f in enumerate(flags) if f is None]
+    if missing:
+        try:
+            found = lung_quality_flags(get_lung_finder(), [images[i] for i in missing])
+        except Exception as exc:  # noqa: BLE001 - the check is advisory; no image data in the log
+            logger.error("lung check not run (%s); screenings flagged", type(exc).__name__)
+            found = [(LUNG_CHECK_NOT_RUN,) for _ in missing]
+        for i, f in zip(missing, found, strict=True):
+            flags[i] = f
+    return flags
 
 
 def quality_flags_merged(stored: list[str] | None, lung_flags: tuple[str, ...]) -> list[str]:

@@ -89,3 +89,18 @@ def test_the_worker_s_onnx_runtime_check_agrees_with_torch(sample_bytes, tmp_pat
     assert lung_checks(cached, grays) == lung_checks(ort_finder, grays)
     # the crop stays on torch: training and serving cut the same pixels
     assert ort_finder.box(grays[0]) == torch_finder.box(grays[0])
+
+
+def test_one_pass_gives_the_lung_cut_and_the_same_check(finder, sample_bytes):
+    grays = [np.asarray(load_grayscale(b), dtype=np.uint8) for b in sample_bytes.values()]
+    grays += [np.rot90(grays[1]).copy(), np.full((300, 300), 128, dtype=np.uint8)]
+    finder.mode = "mask"
+    try:
+        for gray in grays:
+            cut, box, check = finder.cut_and_check(gray)
+            want_cut, want_box = finder.cut(gray)
+            assert box == want_box and np.array_equal(cut, want_cut)
+            assert check == lung_check(finder, gray)
+    finally:
+        finder.mode = "crop"
+    assert [finder.cut_and_check(g)[2].plausible for g in grays] == [True] * 3 + [False] * 2

@@ -355,6 +355,29 @@ def test_a_lung_model_that_cannot_load_never_fails_the_screening(
     assert screening.full_name not in caplog.text and screening.national_id not in caplog.text
 
 
+def test_a_model_that_reads_the_lung_cut_gives_the_worker_its_lung_check(
+    screening_factory, use_real_predictor, sample_bytes, monkeypatch
+):
+    # The shipped model cuts every film with the lung model: the worker reuses that pass.
+    assert "lungs" in use_real_predictor.inputs
+    asked = []
+
+    def unused():
+        asked.append(True)
+        raise RuntimeError("the worker's own lung model was not needed")
+
+    monkeypatch.setattr(processing, "get_lung_finder", unused)
+    chest = screening_factory(status="queued", image=_stored_film(sample_bytes))
+    blank = screening_factory(status="queued", quality_flags=["low contrast"])  # no lungs on it
+
+    assert run_task(chest.pk) == "completed" and run_task(blank.pk) == "completed"
+
+    chest.refresh_from_db()
+    blank.refresh_from_db()
+    assert chest.quality_flags == [] and asked == []
+    assert blank.quality_flags == ["low contrast", "no lung fields found"]
+
+
 def test_a_redelivered_screening_gets_this_runs_lung_flags_only_once():
     merged = processing.quality_flags_merged
     assert merged(["too dark", "lung check not run"], ("no lung fields found",)) == [
