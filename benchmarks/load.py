@@ -159,9 +159,13 @@ class Stack:
                 "/dev/null",
             ],
         )
+        # --worker-nice: the inference workers below the web tier in the CPU's queue, as a host
+        # that runs both should (DEPLOYMENT.md): uploads first, results as the CPU allows.
+        nice = ["nice", "-n", str(self.args.worker_nice)] if self.args.worker_nice else []
         self._start(
             "worker",
             [
+                *nice,
                 PYTHON,
                 "-m",
                 "celery",
@@ -388,7 +392,7 @@ def summarise(step: Step, rows: dict[str, tuple], seconds: float) -> dict:
 def markdown(results: list[dict], args) -> str:
     lines = [
         f"gunicorn {args.web_workers} workers, Celery concurrency {args.worker_concurrency}, "
-        f"OMP_NUM_THREADS {args.omp_threads or 'unset'}, "
+        f"OMP_NUM_THREADS {args.omp_threads or 'unset'}, worker nice {args.worker_nice}, "
         f"{args.seconds} s per rate, clinician polling every {args.poll} s; load average "
         f"{os.getloadavg()[0]:.1f} at the end.",
         "",
@@ -423,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--omp-threads", type=int, default=0, help="OMP_NUM_THREADS (0: unset)")
+    parser.add_argument("--worker-nice", type=int, default=0, help="run the workers at this nice")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--db", default="portal_load")
     parser.add_argument("--keep", action="store_true", help="keep the logs and media")

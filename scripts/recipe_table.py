@@ -94,7 +94,7 @@ def collect(recipes: Path | None = None) -> list[dict]:
     for path in sorted((recipes or RECIPES).glob("*/report.json")):
         report = json.loads(path.read_text())
         if report.get("kind") == "source-grouped-cv":
-            rows.append(row(path.parent.name, report))
+            rows.append(row(path.parent.name, report) | {"tta_views": None, "mix": []})
             fold = path.parent / "folds" / "fold-0.json"
             if fold.exists():
                 saved = json.loads(fold.read_text())

@@ -96,3 +96,24 @@ def test_a_served_test_time_augmentation_row_ships_when_it_wins_and_loses_a_tie(
     # within 0.5 points the recipe without test-time views (a third of the cost) wins
     rows[2] = {**rt.row("plain-tta", report(0.83, 0.353)), "tta_views": ["identity", "zoom1.04"]}
     assert rt.ship(rows)["winner"] == "plain"
+
+
+def test_a_row_mixed_from_two_rows_loses_a_tie_to_a_single_row(recipes, tmp_path):
+    cxr3 = {"eval_data": ["x"], "sampling": "source-sqrt"}
+    recipes("baseline", report(0.80, 0.30, variant={"eval_data": ["x"]}))
+    recipes("single", report(0.81, 0.402, variant=cxr3))
+    recipes("mixed", report(0.82, 0.405, variant=cxr3))
+    folds = tmp_path / "mixed" / "folds"
+    folds.mkdir()
+    mix = [{"row": "reports/recipes/a", "signature": {}}, {"row": "reports/recipes/b"}]
+    (folds / "fold-0.json").write_text(json.dumps({"mix": mix}))
+    rows = {r["recipe"]: r for r in rt.collect()}
+    assert rows["mixed"]["mix"] == ["a", "b"] and rows["single"]["mix"] == []
+    assert decide()["winner"] == "single"  # within 0.5 points: the simpler
+    recipes("clearly", report(0.82, 0.45, variant=cxr3))
+    (tmp_path / "clearly" / "folds").mkdir()
+    (tmp_path / "clearly" / "folds" / "fold-0.json").write_text(json.dumps({"mix": mix}))
+    assert decide()["winner"] == "clearly"
+    assert "fold by fold the mean of the probabilities of a and b" in rt.render(
+        rt.collect(), decide()
+    )
