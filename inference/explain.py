@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from inference.geometry import crop_box
-from inference.gradcam import cam_from_grads, heat_on_original
+from inference.gradcam import cam_from_grads, cam_raw, heat_on_original
 
 Box = tuple[int, int, int, int]
 
@@ -72,20 +71,7 @@ def input_cams(
     maximum, so the maps keep their relative strength when ``laid_on_film`` adds them."""
     if groups is None:
         return [cam_from_grads(grads, activations, size)]
-    weights = grads.mean(dim=(2, 3), keepdim=True)
-    raw = [
-        F.interpolate(
-            torch.relu((weights[:, g] * activations[:, g]).sum(dim=1, keepdim=True)),
-            size=size,
-            mode="bilinear",
-            align_corners=False,
-        )[0, 0]
-        .detach()
-        .float()
-        .cpu()
-        .numpy()
-        for g in groups
-    ]
+    raw = [cam_raw(grads[:, g], activations[:, g], size) for g in groups]
     peak = max(float(r.max()) for r in raw)
     return [(r / peak if peak > 0 else np.zeros_like(r)).astype(np.float32) for r in raw]
 

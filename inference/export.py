@@ -142,18 +142,13 @@ def network_forms(
             {
                 "ensemble": {
                     "members": ensemble,
-                    "combine": "mean of calibrated probabilities",
+                    "combine": "per unit (a fold's models), the mean of the untempered "
+                    "probabilities over its members and the views, then the temperature; then "
+                    "the mean over the units"
+                    if units
+                    else "mean of calibrated probabilities",
                     **({"member_inputs": list(member_inputs)} if member_inputs else {}),
-                    **(
-                        {
-                            "units": [list(u) for u in units],
-                            "combine": "per unit (a fold's models), the mean of the untempered "
-                            "probabilities over its members and the views, then the temperature; "
-                            "then the mean over the units",
-                        }
-                        if units
-                        else {}
-                    ),
+                    **({"units": [list(u) for u in units]} if units else {}),
                 }
             }
             if ensemble

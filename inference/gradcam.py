@@ -103,12 +103,18 @@ def _cam(
     return cam_from_grads(grads, activations, size)
 
 
-def cam_from_grads(grads: torch.Tensor, activations: torch.Tensor, size: torch.Size) -> np.ndarray:
-    """The Grad-CAM map of one image from its gradients and activations (both [1, C, h, w])."""
+def cam_raw(grads: torch.Tensor, activations: torch.Tensor, size: torch.Size) -> np.ndarray:
+    """ReLU(sum_c mean(dy/dA_c) * A_c) of one image (both tensors [1, C, h, w]), bilinearly
+    upsampled to ``size``, not yet scaled."""
     weights = grads.mean(dim=(2, 3), keepdim=True)  # [1, C, 1, 1]
     cam = torch.relu((weights * activations).sum(dim=1, keepdim=True))
     cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
-    cam = cam[0, 0].detach().float().cpu().numpy()
+    return cam[0, 0].detach().float().cpu().numpy()
+
+
+def cam_from_grads(grads: torch.Tensor, activations: torch.Tensor, size: torch.Size) -> np.ndarray:
+    """The Grad-CAM map of one image from its gradients and activations (both [1, C, h, w])."""
+    cam = cam_raw(grads, activations, size)
     low, high = float(cam.min()), float(cam.max())
     scaled = (cam - low) / (high - low) if high > low else np.zeros_like(cam)
     return scaled.astype(np.float32)

@@ -2,11 +2,13 @@
 
 lungs = LungFinder.load()            # shipped weights, sha256 verified, loaded once
 lungs.box(gray)                      # (top, bottom, left, right) on the image, or None
-lungs.crop(gray)                     # the image cropped to the lungs' box plus a margin
+lungs.cut(gray)                      # the film cut to the lungs' box plus a margin (mode "mask":
+                                     # black outside the lung fields), and the box
+lungs.cut_and_check(gray)            # the cut and the lung check from one U-Net pass
 lung_check(lungs, gray)              # LungCheck: area, lung-like components, plausible
 
-The classifier's preprocessing calls ``crop`` before its own resize when a model was trained
-with the lung crop (its metadata says so), in training and serving alike. A film where no lungs
+The classifier's preprocessing calls ``cut`` before its own resize when a model was trained
+with the lung crop or mask (its metadata says so), in training and serving alike. A film where no lungs
 are found is returned uncropped and ``box`` gives ``None``: the caller flags it.
 
 The worker's quality check (``lung_check``, ``lung_checks`` for a batch in one forward pass) asks
@@ -264,50 +266,41 @@ class LungFinder:
         fields = self._fields(gray)
         return None if fields is None else self._pixel_box(fields, gray.shape, margin)
 
-    def crop(self, gray: np.ndarray) -> np.ndarray:
-        return self._cut(gray, mode="crop")[0]
-
-    def masked(self, gray: np.ndarray) -> np.ndarray:
-        """``crop`` with the pixels outside the lung fields black (the film as it came when no
-        lungs are found, as ``crop``)."""
-        return self._cut(gray, mode="mask")[0]
-
     def cut_and_check(
         self, gray: np.ndarray
     ) -> tuple[np.ndarray, tuple[int, int, int, int] | None, LungCheck]:
         """``cut`` and ``lung_check`` from one pass of the U-Net (the predictor of a classifier
         that reads the lung cut gives the worker its lung check this way)."""
         if image_std(gray) < FLAT_STD:
-            return gray, None, LungCheck(area=0.0, components=0, plausible=False)
+            return gray, None, FLAT_FILM_CHECK
         mask = self.mask(gray)
-        min_area = float(self.metadata.get("check_min_area", CHECK_MIN_AREA))
-        check = mask_check(mask, min_area=min_area)
-        fields = lung_fields(mask, min_area=float(self.metadata.get("min_area", MIN_LUNG_AREA)))
-        return (*self._cut_fields(gray, fields, mode=self.mode), check)
+        cut = self._cut_fields(gray, self._lung_fields(mask), mode=self.mode)
+        return (*cut, self.check(mask))
+
+    def check(self, mask: np.ndarray) -> LungCheck:
+        """The quality check of a U-Net mask (the check's own area threshold)."""
+        return mask_check(mask, min_area=float(self.metadata.get("check_min_area", CHECK_MIN_AREA)))
 
     def cut(self, gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
         """The film as this classifier's preprocessing continues from it (``mode``: cropped, or
         cropped and masked) and the pixel box cut (None: no lungs found, the film as it came),
         from one pass of the U-Net."""
-        return self._cut(gray, mode=self.mode)
+        return self._cut_fields(gray, self._fields(gray), mode=self.mode)
 
     def _fields(self, gray: np.ndarray) -> np.ndarray | None:
         # A (nearly) flat film has no lungs to find (FLAT_STD).
         if image_std(gray) < FLAT_STD:
             return None
-        min_area = float(self.metadata.get("min_area", MIN_LUNG_AREA))
-        return lung_fields(self.mask(gray), min_area=min_area)
+        return self._lung_fields(self.mask(gray))
+
+    def _lung_fields(self, mask: np.ndarray) -> np.ndarray | None:
+        return lung_fields(mask, min_area=float(self.metadata.get("min_area", MIN_LUNG_AREA)))
 
     def _pixel_box(
         self, fields: np.ndarray, shape: tuple[int, int], margin: float | None = None
     ) -> tuple[int, int, int, int]:
         m = float(self.metadata.get("margin", LUNG_MARGIN)) if margin is None else margin
         return expand_box(fields_box(fields), shape, margin=m)
-
-    def _cut(
-        self, gray: np.ndarray, *, mode: str
-    ) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
-        return self._cut_fields(gray, self._fields(gray), mode=mode)
 
     def _cut_fields(
         self, gray: np.ndarray, fields: np.ndarray | None, *, mode: str
@@ -356,6 +349,10 @@ class LungCheck:
     plausible: bool
 
 
+# A (nearly) flat film has nothing to segment (FLAT_STD): no lung fields, without the U-Net.
+FLAT_FILM_CHECK = LungCheck(area=0.0, components=0, plausible=False)
+
+
 def mask_check(mask: np.ndarray, *, min_area: float = CHECK_MIN_AREA) -> LungCheck:
     from scipy import ndimage
 
@@ -375,11 +372,8 @@ def lung_checks(finder: LungFinder, grays: list[np.ndarray]) -> list[LungCheck]:
     size = finder.input_size
     logits = finder.logits(torch.stack([lung_input(g, size=size) for g in grays]))
     masks = (torch.sigmoid(logits)[:, 0] > float(finder.metadata.get("threshold", 0.5))).numpy()
-    min_area = float(finder.metadata.get("check_min_area", CHECK_MIN_AREA))
     return [
-        LungCheck(area=0.0, components=0, plausible=False)
-        if image_std(g) < FLAT_STD
-        else mask_check(m, min_area=min_area)
+        FLAT_FILM_CHECK if image_std(g) < FLAT_STD else finder.check(m)
         for g, m in zip(grays, masks, strict=True)
     ]
 

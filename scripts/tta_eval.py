@@ -54,10 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     own = p.parse_args(argv[:split])
     check_tta_views(own.views)
     import torch
-    from safetensors.torch import load_file
 
     from inference.training.cli import load_data, parse_args
-    from inference.training.options import new_model
+    from inference.training.options import fold_model
 
     train_args = parse_args([*argv[split + 1 :], "--out", str(own.src)])
     if train_args.threads:
@@ -66,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     (own.dst / "folds").mkdir(parents=True, exist_ok=True)
     for k in range(train_args.folds):
         fold = json.loads((own.src / "folds" / f"fold-{k}.json").read_text())
-        model = new_model(train_args)
-        model.load_state_dict(load_file(str(own.src / "folds" / f"fold-{k}.safetensors")))
+        model = fold_model(train_args, k)  # train_args.out is --src
         for idx_key, logit_key in (("valid_idx", "logits"), ("other_idx", "other_logits")):
             idx = np.array(fold[idx_key], dtype=int)
             if len(idx):

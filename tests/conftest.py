@@ -57,6 +57,28 @@ def media_files(media_root) -> Callable[[], list[Path]]:
     return lambda: [p for p in stored_files(media_root) if p not in before]
 
 
+# --- small untrained networks -------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def responsive_net() -> Callable:
+    """``responsive_net(seed)``: a 64 px DarkCovidNet in eval mode with variance-keeping weights.
+    With torch's default init 17 layers shrink the signal so far that the output hardly depends
+    on the input, and tests could not tell inputs, views or members apart."""
+
+    def build(seed: int):
+        import torch
+
+        from inference.model import DarkCovidNet
+
+        torch.manual_seed(seed)
+        net = DarkCovidNet(input_size=64)
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+                torch.nn.init.kaiming_normal_(m.weight, a=0.1)
+        return net.eval()
+
+    return build
+
+
 # --- sample images ----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def sample_bytes() -> dict[str, bytes]:

@@ -184,21 +184,16 @@ def load_data(args) -> tuple[list, np.ndarray, np.ndarray]:
 
 def fold_ensemble(args):
     """The K fold models saved by the CV (``folds/fold-K.safetensors``) as one ensemble."""
-    from safetensors.torch import load_file
-
     from inference.ensemble import DarkCovidNetEnsemble
     from inference.training.mix import mixed_ensemble
-    from inference.training.options import new_model
+    from inference.training.options import fold_model
 
     mix = fold_mix(args.out)
     if mix:  # a row mixed fold by fold: both rows' fold models, each reading its own input
         return mixed_ensemble(args, mix)
-    members = []
-    for k in args.ensemble_folds or range(args.folds):
-        member = new_model(args)
-        member.load_state_dict(load_file(str(args.out / "folds" / f"fold-{k}.safetensors")))
-        members.append(member)
-    return DarkCovidNetEnsemble(members)
+    return DarkCovidNetEnsemble(
+        [fold_model(args, k) for k in args.ensemble_folds or range(args.folds)]
+    )
 
 
 def fold_tta_views(args) -> tuple[str, ...]:

@@ -43,21 +43,15 @@ def mix_lungs(mix: list[dict]) -> tuple[str, str]:
 def mixed_ensemble(args, mix: list[dict]):
     """The fold models of both rows (``fold-K.safetensors``, ``fold-K.mix1.safetensors``) as one
     ensemble whose members read their own input channel."""
-    from safetensors.torch import load_file
-
     from inference.ensemble import DarkCovidNetEnsemble
-    from inference.training.options import new_model
+    from inference.training.options import fold_model
 
     mix_lungs(mix)
     folds = list(args.ensemble_folds or range(args.folds))
     members, inputs = [], []
     for channel, suffix in enumerate(("", ".mix1")):
         for k in folds:
-            member = new_model(args)
-            member.load_state_dict(
-                load_file(str(args.out / "folds" / f"fold-{k}{suffix}.safetensors"))
-            )
-            members.append(member)
+            members.append(fold_model(args, k, suffix=suffix))
             inputs.append(channel)
     # Unit j: fold j's two models, averaged before the temperature as the row measured them.
     units = [[j, j + len(folds)] for j in range(len(folds))]

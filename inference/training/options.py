@@ -59,3 +59,12 @@ def new_model(args):
     from inference.model import DarkCovidNet
 
     return DarkCovidNet(input_size=args.size, in_channels=1, width=getattr(args, "width", 1))
+
+
+def fold_model(args, k: int, *, suffix: str = ""):
+    """Fold k's model as the CV in ``args.out`` saved it (``folds/fold-K{suffix}.safetensors``)."""
+    from safetensors.torch import load_file
+
+    model = new_model(args)
+    model.load_state_dict(load_file(str(args.out / "folds" / f"fold-{k}{suffix}.safetensors")))
+    return model

@@ -1,27 +1,26 @@
 """The fused network that benchmarks.fused_members times computes what the ensemble computes."""
 
+import pytest
 import torch
 
 from benchmarks.fused_members import FusedEnsemble
 from inference.ensemble import DarkCovidNetEnsemble
-from inference.model import DarkCovidNet
 
 
-def member(seed: int) -> DarkCovidNet:
-    torch.manual_seed(seed)
-    net = DarkCovidNet(input_size=64)
-    for m in net.modules():
-        # Variance-keeping weights (with torch's default init the output hardly depends on
-        # the input) and BatchNorm statistics other than the defaults (folding must use them).
-        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
-            torch.nn.init.kaiming_normal_(m.weight, a=0.1)
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-    return net.eval()
+@pytest.fixture
+def member(responsive_net):
+    def build(seed: int):
+        net = responsive_net(seed)
+        for m in net.modules():  # BatchNorm statistics other than the defaults: folding uses them
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        return net
+
+    return build
 
 
-def test_the_fused_members_give_the_ensembles_outputs_and_grad_cam_block():
+def test_the_fused_members_give_the_ensembles_outputs_and_grad_cam_block(member):
     ensemble = DarkCovidNetEnsemble(
         [member(s) for s in range(4)], member_inputs=[0, 0, 1, 1], units=[[0, 2], [1, 3]]
     ).eval()

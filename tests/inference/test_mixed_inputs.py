@@ -14,7 +14,6 @@ from inference.explain import Frame, input_cams, input_groups, laid_on_film
 from inference.export import export_model
 from inference.lungs import LUNG_WEIGHTS, LungFinder
 from inference.metadata import WeightsIntegrityError, read_metadata
-from inference.model import DarkCovidNet
 from inference.predictor import Predictor
 from inference.training.report import lungs_metadata
 
@@ -23,14 +22,9 @@ MEAN, STD = 0.449, 0.226
 T = 1.4
 
 
-def net(seed: int) -> DarkCovidNet:
-    # Variance-keeping init (see test_tta): the output then depends on the film.
-    torch.manual_seed(seed)
-    model = DarkCovidNet(input_size=64)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
-            torch.nn.init.kaiming_normal_(m.weight, a=0.1)
-    return model.eval()
+@pytest.fixture
+def net(responsive_net):
+    return responsive_net  # net(seed): a small DarkCovidNet whose output depends on its input
 
 
 def export_mixed(tmp_path, film_models, lung_models, *, views=VIEWS):
@@ -73,7 +67,7 @@ def records(samples_dir):
     ]
 
 
-def test_serving_a_mixed_fold_gives_what_the_mixed_row_measured_for_it(tmp_path, samples_dir):
+def test_serving_a_mixed_fold_gives_what_the_mixed_row_measured_for_it(tmp_path, samples_dir, net):
     from inference.training.data import load_arrays
     from scripts.mix_rows import mixed_logits
     from scripts.tta_eval import tta_logits
@@ -107,7 +101,7 @@ def test_serving_a_mixed_fold_gives_what_the_mixed_row_measured_for_it(tmp_path,
         )
 
 
-def test_the_heat_of_the_lung_cut_lies_in_the_lungs_box_on_the_film(tmp_path, sample_bytes):
+def test_the_heat_of_the_lung_cut_lies_in_the_lungs_box_on_the_film(tmp_path, sample_bytes, net):
     from inference.decode import decode_image
 
     blind = net(7)  # a film member whose hooked block outputs nothing: no heat of its own
@@ -124,7 +118,7 @@ def test_the_heat_of_the_lung_cut_lies_in_the_lungs_box_on_the_film(tmp_path, sa
     assert heat[~inside].max() == 0 and heat[inside].max() == pytest.approx(1.0)
 
 
-def test_the_units_are_tempered_one_by_one_and_then_averaged(tmp_path, sample_bytes):
+def test_the_units_are_tempered_one_by_one_and_then_averaged(tmp_path, sample_bytes, net):
     films, cuts = [net(1), net(2)], [net(3), net(4)]
     p = Predictor.load(export_mixed(tmp_path, films, cuts, views=()), device="cpu")
     x = p.preprocess(sample_bytes["covid"]).unsqueeze(0)
@@ -141,7 +135,7 @@ def test_the_units_are_tempered_one_by_one_and_then_averaged(tmp_path, sample_by
 
 
 def test_a_mixed_model_explains_the_film_and_gives_the_probabilities_it_predicts(
-    tmp_path, sample_bytes
+    tmp_path, sample_bytes, net
 ):
     p = Predictor.load(export_mixed(tmp_path, [net(7)], [net(8)]), device="cpu")
     films = [sample_bytes[n] for n in ("covid", "normal")]
@@ -186,7 +180,7 @@ def test_each_input_gets_the_grad_cam_of_its_own_members_on_one_scale():
     assert lungs.max() == pytest.approx(1.0) and film.max() == pytest.approx(0.25)
 
 
-def test_weights_whose_inputs_do_not_fit_their_channels_or_lung_model_do_not_load(tmp_path):
+def test_weights_whose_inputs_do_not_fit_their_channels_or_lung_model_do_not_load(tmp_path, net):
     weights = export_mixed(tmp_path, [net(7)], [net(8)])
     meta_path = weights.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
@@ -236,7 +230,7 @@ def test_mixing_averages_the_probabilities_of_folds_that_hold_the_same_films(tmp
         main(["--rows", *map(str, rows), "--dst", str(tmp_path / "mix2"), "--folds", "1"])
 
 
-def test_the_mixed_merge_exports_both_rows_fold_models_as_units(tmp_path):
+def test_the_mixed_merge_exports_both_rows_fold_models_as_units(tmp_path, net):
     from safetensors.torch import save_file
 
     from inference.training.cli import fold_ensemble

@@ -11,7 +11,6 @@ from torchvision.transforms.v2 import functional as F
 
 from inference.export import export_model
 from inference.metadata import WeightsIntegrityError, read_metadata
-from inference.model import DarkCovidNet
 from inference.predictor import Predictor
 from inference.tta import check_tta_views
 
@@ -35,15 +34,8 @@ def export(model, tmp_path, *, name="m", **kwargs):
 
 
 @pytest.fixture
-def model():
-    # Variance-keeping init: with torch's default one, 17 layers shrink the signal so far that the
-    # output hardly depends on the film, and the views could not be told apart.
-    torch.manual_seed(7)
-    net = DarkCovidNet(input_size=64)
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
-            torch.nn.init.kaiming_normal_(m.weight, a=0.1)
-    return net.eval()
+def model(responsive_net):
+    return responsive_net(7)  # its output depends on the film, so the views can be told apart
 
 
 def test_the_served_probabilities_are_the_mean_over_the_views_of_the_calibrated_ones(
