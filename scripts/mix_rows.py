@@ -1,17 +1,22 @@
-"""Two finished source-grouped CVs mixed fold by fold: a recipe row whose fold K is the equal-weight
-average of both recipes' fold-K probabilities (reports/recipes/SHIP_RULE.md, fifth session).
+"""Finished source-grouped CVs mixed fold by fold: a recipe row whose fold K is the equal-weight
+average of every recipe's fold-K probabilities (reports/recipes/SHIP_RULE.md, fifth and sixth
+sessions).
 
     python -m scripts.mix_rows --rows reports/recipes/bviews-tta reports/recipes/bviews-mask-r-tta \
         --dst reports/recipes/bviews-mix-tta
     python -m inference.train <the FIRST row's own train arguments> --out reports/recipes/bviews-mix-tta
 
-Both rows must hold the same films in the same folds (same data, split and seed; a preprocessing
-option such as the lung mask changes only what each fold model saw). Each fold model of both rows
-never saw its fold, so neither does their average. The fold JSONs are written under ``--dst``
+Every row must hold the same films in the same folds (same films, split and seed; a preprocessing
+option such as the lung mask changes only what each fold model saw). Each fold model of every row
+never saw its fold, so neither does their average. A multi-source row's fold K predicts only the
+films it did not train on, where a cxr3-only row's also predicts the sources other folds hold
+out: the mixed fold keeps the films that every row's fold K predicted (its validation films,
+which must be the same in every row, and the common part of the others). The fold JSONs are
+written under ``--dst``
 with the first row's signature (the ordinary merge then reuses them: calibration, bands and the
 held-out-source tables come from the same code as every row) and a ``"mix"`` entry naming every
 row, its signature and its test-time views. The fold weights are copied beside them
-(``fold-K.safetensors`` from the first row, ``fold-K.mix1.safetensors`` from the second), so the
+(``fold-K.safetensors`` from the first row, ``fold-K.mixJ.safetensors`` from row J >= 1), so the
 merge's ``--export-ensemble`` can ship what was measured.
 """
 
@@ -19,14 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-# What must be equal in every row's fold K for the average to be a fold of one CV.
-SAME = ("valid_idx", "other_idx", "paths", "tta_views")
+# What must be equal in every row's fold K for the average to be a fold of one CV (the paths are
+# compared resolved: one row may name a data set ../shared/..., another /work/shared/...).
+SAME = ("valid_idx", "tta_views")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -43,6 +50,11 @@ def mixed_logits(parts: list[list[list[float]]]) -> list[list[float]]:
     return np.log(np.clip(mean, 1e-12, None)).tolist()
 
 
+def _same_films(paths_a: list[str], paths_b: list[str]) -> bool:
+    resolve = lambda ps: [os.path.realpath(p) for p in ps]  # noqa: E731
+    return paths_a == paths_b or resolve(paths_a) == resolve(paths_b)
+
+
 def mix_fold(folds: list[dict], rows: list[Path]) -> dict:
     """Fold K of the mixed row from fold K of every row (the first row's JSON otherwise)."""
     first = folds[0]
@@ -50,9 +62,19 @@ def mix_fold(folds: list[dict], rows: list[Path]) -> dict:
         for key in SAME:
             if fold.get(key) != first.get(key):
                 raise SystemExit(f"{row}: {key} differs from {rows[0]}'s; not folds of one CV")
+        if not _same_films(fold["paths"], first["paths"]):
+            raise SystemExit(f"{row}: paths differ from {rows[0]}'s; not folds of one CV")
+    # The films besides the validation ones that every row's fold model predicted (never trained
+    # on), in the first row's order.
+    others = [dict(zip(f["other_idx"], f["other_logits"], strict=True)) for f in folds]
+    other_idx = [i for i in first["other_idx"] if all(i in o for o in others)]
     mixed = dict(first)
     mixed["logits"] = mixed_logits([f["logits"] for f in folds])
-    mixed["other_logits"] = mixed_logits([f["other_logits"] for f in folds])
+    mixed["other_idx"] = other_idx
+    mixed["other_logits"] = mixed_logits([[o[i] for i in other_idx] for o in others])
+    # What any member trained on: the merge's ensemble section must not read those films.
+    if all("train_idx" in f for f in folds):
+        mixed["train_idx"] = sorted(set().union(*(f["train_idx"] for f in folds)))
     mixed["seconds"] = round(sum(f["seconds"] for f in folds), 1)
     mixed["mix"] = [
         {"row": str(row), "signature": f["signature"], "tta_views": f.get("tta_views")}
@@ -63,20 +85,23 @@ def mix_fold(folds: list[dict], rows: list[Path]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m scripts.mix_rows")
-    p.add_argument("--rows", type=Path, nargs=2, required=True, help="two finished CV directories")
+    p.add_argument("--rows", type=Path, nargs="+", required=True, help="finished CV directories")
     p.add_argument("--dst", type=Path, required=True)
     p.add_argument("--folds", type=int, default=5)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if len(args.rows) < 2:
+        p.error("--rows: at least two rows to mix")
     (args.dst / "folds").mkdir(parents=True, exist_ok=True)
     for k in range(args.folds):
         folds = [json.loads((r / "folds" / f"fold-{k}.json").read_text()) for r in args.rows]
-        (args.dst / "folds" / f"fold-{k}.json").write_text(json.dumps(mix_fold(folds, args.rows)))
+        mixed = mix_fold(folds, args.rows)
+        (args.dst / "folds" / f"fold-{k}.json").write_text(json.dumps(mixed))
         for j, row in enumerate(args.rows):
             weights = row / "folds" / f"fold-{k}.safetensors"
             if weights.exists():  # absent for a row whose fold models are gone: report only
                 suffix = "" if j == 0 else f".mix{j}"
                 shutil.copyfile(weights, args.dst / "folds" / f"fold-{k}{suffix}.safetensors")
-        print(f"fold {k}: {len(folds[0]['valid_idx'])} + {len(folds[0]['other_idx'])} films mixed")
+        print(f"fold {k}: {len(mixed['valid_idx'])} + {len(mixed['other_idx'])} films mixed")
     return 0
 
 

@@ -1,12 +1,13 @@
-"""A recipe row mixed from two CVs fold by fold (``scripts.mix_rows``): which members it has and
-what each reads, so that its merge's ``--export-ensemble`` ships what the row measured.
+"""A recipe row mixed from several CVs fold by fold (``scripts.mix_rows``): which members it has
+and what each reads, so that its merge's ``--export-ensemble`` ships what the row measured.
 
-A mixed row's fold JSONs carry ``"mix"``: the rows mixed, each with its signature. Two rows are
-supported, which differ only in the lung model: the first reads the whole film, the second the
-film cut by the lung model (its ``--lungs-mode``). Exported, the ensemble's members are the first
-row's fold models reading input channel 0 (``"film"``) and the second row's reading channel 1
-(``"lungs"``), with equal weight: the mean of the ten members' probabilities is the mean of the
-two rows' five-member means. The two models of fold K form a unit: their untempered
+A mixed row's fold JSONs carry ``"mix"``: the rows mixed, each with its signature. Each row reads
+either the whole film (input channel 0, ``"film"``) or the film cut by the lung model (channel 1,
+``"lungs"``); every row that reads the lung cut uses the same lung model and mode, and all rows
+share what serving prepares (input size, normalisation, margin, equalisation): they may differ in
+what they were trained on (data, sampling, epochs). Exported, the ensemble's members are row 0's
+fold models, then row 1's, and so on, with equal weight: the mean of the members' probabilities
+is the mean of the rows' five-member means. The models of fold K form a unit: their untempered
 probabilities are averaged (over the test-time views too) before the row's temperature, as the
 row's fold K measured them; serving then averages the five units' calibrated probabilities.
 """
@@ -16,8 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# What may differ between the two mixed rows: the lung model and how it cuts the film.
-LUNG_KEYS = ("lungs", "lungs_mode")
+# What every mixed row must share: what serving prepares from the film, and the network's shape.
+SERVED_KEYS = ("size", "norm", "margin", "equalize", "preprocessing", "width")
+INPUTS = ("film", "lungs")
 
 
 def fold_mix(out: Path) -> list[dict] | None:
@@ -26,35 +28,44 @@ def fold_mix(out: Path) -> list[dict] | None:
     return json.loads(fold.read_text()).get("mix") if fold.exists() else None
 
 
+def mix_channels(mix: list[dict]) -> tuple[list[int], tuple[str, str] | None]:
+    """The input channel each mixed row reads (0 the film, 1 the lung cut) and the (lung model
+    version, mode) of the lung-cut rows, after checking that the rows can be served together."""
+    if len(mix) < 2:
+        raise SystemExit(f"a mixed row of {len(mix)} rows: mix at least two")
+    signatures = [m["signature"] for m in mix]
+    served = lambda s: {k: s.get(k) for k in SERVED_KEYS}  # noqa: E731
+    if any(served(s) != served(signatures[0]) for s in signatures):
+        raise SystemExit("the mixed rows differ in what serving prepares: not one input size")
+    cuts = {(s["lungs"], s.get("lungs_mode", "crop")) for s in signatures if s.get("lungs")}
+    if len(cuts) > 1:
+        raise SystemExit("the mixed rows cut the film with different lung models or modes")
+    channels = [1 if s.get("lungs") else 0 for s in signatures]
+    if channels[0] != 0 or 1 not in channels:
+        raise SystemExit("the first mixed row must read the whole film, and one the lung cut")
+    return channels, cuts.pop()
+
+
 def mix_lungs(mix: list[dict]) -> tuple[str, str]:
-    """(lung model version, mode) of the second row, after checking that the two rows are a
-    whole-film row and a lung-cut row of one recipe otherwise."""
-    if len(mix) != 2:
-        raise SystemExit(f"a mixed row of {len(mix)} rows: only two (film, lungs) are served")
-    film, lungs = (m["signature"] for m in mix)
-    if film.get("lungs") or not lungs.get("lungs"):
-        raise SystemExit("the first mixed row must read the whole film, the second the lung cut")
-    rest = lambda s: {k: v for k, v in s.items() if k not in LUNG_KEYS}  # noqa: E731
-    if rest(film) != rest(lungs):
-        raise SystemExit("the mixed rows differ in more than the lung model: not one input size")
-    return lungs["lungs"], lungs.get("lungs_mode", "crop")
+    """(lung model version, mode) of the rows that read the lung cut."""
+    return mix_channels(mix)[1]
 
 
 def mixed_ensemble(args, mix: list[dict]):
-    """The fold models of both rows (``fold-K.safetensors``, ``fold-K.mix1.safetensors``) as one
-    ensemble whose members read their own input channel."""
+    """The fold models of every row (``fold-K.safetensors`` for row 0, ``fold-K.mixJ.safetensors``
+    for row J) as one ensemble whose members read their own input channel."""
     from inference.ensemble import DarkCovidNetEnsemble
     from inference.training.options import fold_model
 
-    mix_lungs(mix)
+    channels, _ = mix_channels(mix)
     folds = list(args.ensemble_folds or range(args.folds))
     members, inputs = [], []
-    for channel, suffix in enumerate(("", ".mix1")):
+    for j, channel in enumerate(channels):
         for k in folds:
-            members.append(fold_model(args, k, suffix=suffix))
+            members.append(fold_model(args, k, suffix=f".mix{j}" if j else ""))
             inputs.append(channel)
-    # Unit j: fold j's two models, averaged before the temperature as the row measured them.
-    units = [[j, j + len(folds)] for j in range(len(folds))]
+    # Unit i: fold i's models of every row, averaged before the temperature as the row measured.
+    units = [[i + j * len(folds) for j in range(len(mix))] for i in range(len(folds))]
     return DarkCovidNetEnsemble(members, member_inputs=inputs, units=units)
 
 

@@ -253,5 +253,105 @@ def test_the_mixed_merge_exports_both_rows_fold_models_as_units(tmp_path, net):
     lung_member = model.members[2].features[0][0].weight
     assert torch.equal(lung_member, net(10).features[0][0].weight)  # fold 0 of the lung row
     assert mix_lungs(mix) == ("l@1", "mask")
-    with pytest.raises(SystemExit, match="more than the lung model"):
+    with pytest.raises(SystemExit, match="what serving prepares"):
         mix_lungs([mix[0], {"row": "b", "signature": mix[1]["signature"] | {"size": 128}}])
+
+
+def _fold(path, sig, valid, other, train, *, paths=("x", "y", "z", "w")):
+    fold = {
+        "signature": sig,
+        "valid_idx": [i for i, _ in valid],
+        "logits": np.log([p for _, p in valid]).tolist(),
+        "other_idx": [i for i, _ in other],
+        "other_logits": np.log([p for _, p in other]).tolist() if other else [],
+        "train_idx": train,
+        "paths": list(paths),
+        "seconds": 1.0,
+    }
+    (path / "folds").mkdir(parents=True)
+    (path / "folds" / "fold-0.json").write_text(json.dumps(fold))
+    return path
+
+
+def test_a_multi_source_row_mixes_in_on_the_films_every_row_never_trained_on(tmp_path):
+    from scripts.mix_rows import main
+
+    # A cxr3-only fold predicts every external film (2 and 3); a multi-source fold trained on
+    # film 3 (a source another fold holds out) and predicts only film 2 besides its own fold.
+    a = _fold(
+        tmp_path / "a",
+        {"size": 64},
+        [(0, [0.7, 0.2, 0.1])],
+        [(2, [0.1, 0.1, 0.8]), (3, [0.2, 0.2, 0.6])],
+        [1],
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    b = _fold(
+        tmp_path / "b",
+        {"size": 64, "data": "all"},
+        [(0, [0.3, 0.6, 0.1])],
+        [(2, [0.3, 0.3, 0.4])],
+        [1, 3],
+        paths=(str(data / ".." / "x"), "y", "z", "w"),
+    )  # same file, spelled otherwise
+    (tmp_path / "x").write_text("")
+    a_json = json.loads((a / "folds" / "fold-0.json").read_text())
+    a_json["paths"][0] = str(tmp_path / "x")
+    (a / "folds" / "fold-0.json").write_text(json.dumps(a_json))
+    assert main(["--rows", str(a), str(b), "--dst", str(tmp_path / "mix"), "--folds", "1"]) == 0
+    mixed = json.loads((tmp_path / "mix" / "folds" / "fold-0.json").read_text())
+    assert np.exp(mixed["logits"][0]) == pytest.approx([0.5, 0.4, 0.1])
+    assert mixed["other_idx"] == [2]  # film 3 was trained on by b's fold model: left out
+    assert np.exp(mixed["other_logits"][0]) == pytest.approx([0.2, 0.2, 0.6])
+    assert mixed["train_idx"] == [1, 3]
+
+
+def test_rows_whose_films_are_not_the_same_do_not_mix(tmp_path):
+    from scripts.mix_rows import main
+
+    a = _fold(tmp_path / "a", {}, [(0, [0.7, 0.2, 0.1])], [], [1])
+    b = _fold(tmp_path / "b", {}, [(0, [0.3, 0.6, 0.1])], [], [1], paths=("x", "y", "q", "w"))
+    with pytest.raises(SystemExit, match="paths differ"):
+        main(["--rows", str(a), str(b), "--dst", str(tmp_path / "mix"), "--folds", "1"])
+
+
+def test_a_mix_of_four_rows_exports_every_row_fold_by_fold_as_units(tmp_path, net):
+    from safetensors.torch import save_file
+
+    from inference.training.cli import fold_ensemble
+
+    folds = tmp_path / "folds"
+    folds.mkdir()
+    lungs = {"lungs": "l@1", "lungs_mode": "mask"}
+    sigs = [
+        {"size": 64},
+        {"size": 64} | lungs,
+        {"size": 64, "data": "all"},
+        {"size": 64, "data": "all"} | lungs,
+    ]
+    mix = [{"row": f"r{j}", "signature": s} for j, s in enumerate(sigs)]
+    for k in range(2):
+        (folds / f"fold-{k}.json").write_text(json.dumps({"mix": mix}))
+        for j in range(4):
+            state = {n: v.contiguous() for n, v in net(10 * j + k).state_dict().items()}
+            save_file(state, str(folds / f"fold-{k}{f'.mix{j}' if j else ''}.safetensors"))
+    args = type("Args", (), {"out": tmp_path, "folds": 2, "ensemble_folds": None, "size": 64})()
+    model = fold_ensemble(args)
+    assert model.member_inputs == (0, 0, 1, 1, 0, 0, 1, 1)
+    assert model.units == ((0, 2, 4, 6), (1, 3, 5, 7))
+    third_row_fold_1 = model.members[5].features[0][0].weight
+    assert torch.equal(third_row_fold_1, net(21).features[0][0].weight)
+
+
+def test_rows_that_cut_the_lungs_differently_cannot_be_served_as_one_mix():
+    from inference.training.mix import mix_channels
+
+    film = {"row": "a", "signature": {"size": 64}}
+    mask = {"row": "b", "signature": {"size": 64, "lungs": "l@1", "lungs_mode": "mask"}}
+    crop = {"row": "c", "signature": {"size": 64, "lungs": "l@1", "lungs_mode": "crop"}}
+    assert mix_channels([film, mask, film]) == ([0, 1, 0], ("l@1", "mask"))
+    with pytest.raises(SystemExit, match="different lung models or modes"):
+        mix_channels([film, mask, crop])
+    with pytest.raises(SystemExit, match="first mixed row must read the whole film"):
+        mix_channels([mask, film])
