@@ -214,49 +214,53 @@ def test_an_ensembles_state_dict_round_trips_into_a_fresh_ensemble():
     assert all(k.startswith("members.") for k in ens.state_dict())
 
 
+def source_cv_args(three_sets, out) -> list[str]:
+    """A cxr3-only recipe at 32 px, read on the other two sets, merged into ``out``."""
+    return [
+        *("--data", str(three_sets[0])),
+        *("--eval-data", str(three_sets[1]), "--eval-data", str(three_sets[2])),
+        *("--size", "32", "--epochs", "1", "--bs", "4", "--folds", "3", "--split", "sources"),
+        *("--sampling", "none", "--aug", "published", "--norm", "imagenet"),
+        *("--equalize", "none", "--margin", "0", "--threads", "1", "--out", str(out)),
+    ]
+
+
 @pytest.fixture(scope="module")
 def source_cv(three_sets, tmp_path_factory):
     """A cxr3-only recipe, read on the other two sets, exported as the fold ensemble."""
     out = tmp_path_factory.mktemp("scv")
-    code = train.main(
-        [
-            "--data",
-            str(three_sets[0]),
-            "--eval-data",
-            str(three_sets[1]),
-            "--eval-data",
-            str(three_sets[2]),
-            "--size",
-            "32",
-            "--epochs",
-            "1",
-            "--bs",
-            "4",
-            "--folds",
-            "3",
-            "--split",
-            "sources",
-            "--sampling",
-            "none",
-            "--aug",
-            "published",
-            "--norm",
-            "imagenet",
-            "--equalize",
-            "none",
-            "--margin",
-            "0",
-            "--threads",
-            "1",
-            "--out",
-            str(out / "cv"),
-            "--weights-dir",
-            str(out / "w"),
-            "--export-ensemble",
-        ]
-    )
-    assert code == 0
+    args = source_cv_args(three_sets, out / "cv")
+    assert train.main([*args, "--weights-dir", str(out / "w"), "--export-ensemble"]) == 0
     return out
+
+
+def test_a_row_mixed_from_several_rows_exports_every_rows_members_and_training(
+    source_cv, three_sets, tmp_path
+):
+    """Three rows mixed fold by fold (the second standing for a lung-cut row: its signature
+    names the shipped lung model), merged and exported as the mixed row's ensemble."""
+    import shutil
+
+    from inference.lungs import LUNG_WEIGHTS
+    from scripts.mix_rows import main as mix_rows
+
+    lungs = json.loads(LUNG_WEIGHTS.with_suffix(".json").read_text())["model_version"]
+    rows = []
+    for name, extra in (("a", {}), ("b", {"lungs": lungs, "lungs_mode": "mask"}), ("c", {})):
+        shutil.copytree(source_cv / "cv" / "folds", tmp_path / name / "folds")
+        for fold in (tmp_path / name / "folds").glob("fold-*.json"):
+            saved = json.loads(fold.read_text())
+            fold.write_text(json.dumps(saved | {"signature": saved["signature"] | extra}))
+        rows.append(str(tmp_path / name))
+    assert mix_rows(["--rows", *rows, "--dst", str(tmp_path / "mix"), "--folds", "3"]) == 0
+    args = source_cv_args(three_sets, tmp_path / "mix")
+    assert train.main([*args, "--weights-dir", str(tmp_path / "w"), "--export-ensemble"]) == 0
+    meta = json.loads((tmp_path / "w" / "darkcovidnet.json").read_text())
+    assert meta["ensemble"]["member_inputs"] == [0, 0, 0, 1, 1, 1, 0, 0, 0]
+    assert meta["ensemble"]["units"] == [[0, 3, 6], [1, 4, 7], [2, 5, 8]]
+    assert meta["mixed_rows"] == rows
+    assert [s.get("lungs_mode") for s in meta["mixed_signatures"]] == [None, "mask", None]
+    assert meta["preprocessing"]["lungs"]["model_version"] == lungs
 
 
 def test_a_cxr3_only_recipe_is_read_on_every_held_out_source_and_as_an_ensemble(source_cv):
