@@ -340,9 +340,8 @@ def export_final(
                 if ensemble
                 else {}
             ),
+            # mixed_signatures: what each row trained on ("training" is the first row's alone)
             **({"mixed_rows": [m["row"] for m in mix]} if mix else {}),
-            # What each mixed row trained on (data and its hashes, sampling, epochs...):
-            # "training" below is the first row's alone.
             **({"mixed_signatures": [m["signature"] for m in mix]} if mix else {}),
             "training": provenance(args, data_roots),
         },
