@@ -12,12 +12,4 @@ what=$1; name=$2; shift 2
 base="--size 128 --threads 1 --folds 5 --split sources --aug published --norm imagenet --margin 0 \
 --equalize none --epochs 8 --data ../shared/datasets/cxr3 --data ../shared/datasets/cxr-multi \
 --data ../shared/datasets/cxr-cases --sampling source-sqrt"
-py=.venv/bin/python
-if [ "$what" = fold ]; then
-  k=$1; shift
-  exec $py -m inference.train $base "$@" --out "reports/recipes/$name" --only-fold "$k"
-fi
-$py -m inference.train $base "$@" --out "reports/recipes/$name"
-$py -m scripts.tta_eval --src "reports/recipes/$name" --dst "reports/recipes/$name-tta" \
-  --views identity zoom1.04 zoom1.08 -- $base "$@"
-$py -m inference.train $base "$@" --out "reports/recipes/$name-tta"
+. scripts/recipe_row.sh

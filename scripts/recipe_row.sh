@@ -1,0 +1,13 @@
+# The body shared by scripts/bviews_row.sh and scripts/multi_row.sh (sourced, not run): each sets
+# $what, $name, $base (its recipe's train arguments) and leaves the extra options in "$@".
+#   fold: train fold K of the row; merge: the row, then its TTA row NAME-tta (the three served
+#   views), both merged into reports/recipes.
+py=.venv/bin/python
+if [ "$what" = fold ]; then
+  k=$1; shift
+  exec $py -m inference.train $base "$@" --out "reports/recipes/$name" --only-fold "$k"
+fi
+$py -m inference.train $base "$@" --out "reports/recipes/$name"
+$py -m scripts.tta_eval --src "reports/recipes/$name" --dst "reports/recipes/$name-tta" \
+  --views identity zoom1.04 zoom1.08 -- $base "$@"
+$py -m inference.train $base "$@" --out "reports/recipes/$name-tta"
