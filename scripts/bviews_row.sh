@@ -5,6 +5,7 @@
 #   scripts/bviews_row.sh fold NAME K [options]   # train fold K (0..4); two such jobs at a time
 #   scripts/bviews_row.sh merge NAME [options]    # the row, then its TTA row NAME-tta (the three
 #                                                 # served views), both merged into reports/recipes
+#   scripts/bviews_row.sh final NAME [options]    # the recipe on every cxr3 film (NAME/final/)
 #   e.g. scripts/bviews_row.sh fold bviews-224 0 --size 224   (a later --size overrides 128)
 #
 # Needs runs/Data_Entry_2017_v2020.csv.gz (NIH's metadata, from the torchxrayvision wheel:

@@ -1,11 +1,16 @@
 # The body shared by scripts/bviews_row.sh and scripts/multi_row.sh (sourced, not run): each sets
 # $what, $name, $base (its recipe's train arguments) and leaves the extra options in "$@".
 #   fold: train fold K of the row; merge: the row, then its TTA row NAME-tta (the three served
-#   views), both merged into reports/recipes.
+#   views), both merged into reports/recipes; final: the row's recipe on every film of --data
+#   (NAME/final/model.safetensors; the CV's fold models never see their validation films, this
+#   one sees them all).
 py=.venv/bin/python
 if [ "$what" = fold ]; then
   k=$1; shift
   exec $py -m inference.train $base "$@" --out "reports/recipes/$name" --only-fold "$k"
+fi
+if [ "$what" = final ]; then
+  exec $py -m inference.train $base "$@" --out "reports/recipes/$name" --only-final
 fi
 $py -m inference.train $base "$@" --out "reports/recipes/$name"
 $py -m scripts.tta_eval --src "reports/recipes/$name" --dst "reports/recipes/$name-tta" \
