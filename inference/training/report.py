@@ -295,11 +295,13 @@ def export_final(
     ensemble: int = 0,
     tta_views: tuple = (),
     mix: list[dict] | None = None,
+    final_fit: bool = False,
 ) -> Path:
     """Export the final model, or (``ensemble`` > 0) the fold models' ensemble, with the CV's
     temperature and thresholds and its held-out-source summary in the metadata; ``tta_views``:
     the test-time views the CV was measured with, which serving then applies; ``mix``: the
-    rows of a mixed row (inference.training.mix), whose members read the film or its lung cut."""
+    rows of a mixed row (inference.training.mix), whose members read the film or its lung cut;
+    ``final_fit``: the members are the mixed rows' final fits (one unit), not fold models."""
     from inference.export import export_model
     from inference.lungs import LUNG_WEIGHTS
     from inference.training.loop import NORMALIZATIONS
@@ -335,14 +337,34 @@ def export_final(
                 k: calib[k] for k in ("ece_before", "ece_after", "nll_before", "nll_after")
             },
             **({"held_out_sources": held["summary"]} if held else {}),
-            **(
-                {"ensemble_of_folds": list(args.ensemble_folds or range(args.folds))}
-                if ensemble
-                else {}
-            ),
-            # mixed_signatures: what each row trained on ("training" is the first row's alone)
-            **({"mixed_rows": [m["row"] for m in mix]} if mix else {}),
-            **({"mixed_signatures": [m["signature"] for m in mix]} if mix else {}),
+            **members_metadata(args, ensemble=ensemble, mix=mix, final_fit=final_fit),
             "training": provenance(args, data_roots),
         },
+    )
+
+
+def members_metadata(args, *, ensemble: int, mix: list[dict] | None, final_fit: bool) -> dict:
+    """Where an ensemble's members come from: the CV's folds (``ensemble_of_folds``, which
+    ``scripts.unpack_ensemble`` reads), or the mixed rows' final fits; and the mixed rows."""
+    from inference.export import architecture_text
+
+    if final_fit:
+        network = architecture_text(ensemble=0, width=getattr(args, "width", 1))
+        origin = {
+            "final_fit": True,
+            "architecture": f"{network}; one unit of {ensemble} models fitted on every film of "
+            "the recipe's data, one per mixed row (mean of their probabilities)",
+        }
+    elif ensemble:
+        origin = {"ensemble_of_folds": list(args.ensemble_folds or range(args.folds))}
+    else:
+        origin = {}
+    return origin | (
+        {
+            "mixed_rows": [m["row"] for m in mix],
+            # what each row trained on ("training" is the first row's alone)
+            "mixed_signatures": [m["signature"] for m in mix],
+        }
+        if mix
+        else {}
     )
