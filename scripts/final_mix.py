@@ -103,40 +103,29 @@ def markdown(out: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    split = argv.index("--") if "--" in argv else len(argv)
-    p = argparse.ArgumentParser(prog="python -m scripts.final_mix")
-    p.add_argument("--row", type=Path, required=True, help="the mixed row's report folder")
-    p.add_argument("--models", type=Path, nargs="+", required=True, help="one per mixed row")
-    p.add_argument("--dst", type=Path, required=True)
-    p.add_argument("--lungs", type=Path, default=Path("inference/weights/lungs.safetensors"))
-    p.add_argument("--export", action="store_true", help="export the unit as the shipped model")
-    own = p.parse_args(argv[:split])
-    import torch
+def unseen_films(records, trainable: np.ndarray) -> np.ndarray:
+    """Films no final model trained on. A film of a patient the final fit trained on (a cxr3
+    group that a case site also gives) is not unseen, as the CV leaves it out of its fold's
+    held-out films."""
+    trained_groups = {records[i].group for i in np.flatnonzero(trainable)}
+    return np.array(
+        [i for i in np.flatnonzero(~trainable) if records[i].group not in trained_groups], int
+    )
 
-    from inference.ensemble import DarkCovidNetEnsemble
-    from inference.training.cli import fold_tta_views, parse_args
+
+def read_final(own, train_args, report: dict, mix: list[dict]) -> tuple[dict, list, list[int]]:
+    """The final unit on the unseen films: the report, the models and their input channels."""
+    from inference.training.cli import fold_tta_views
     from inference.training.heldout import ensemble_logits, summarise_sources
-    from inference.training.mix import fold_mix, mix_channels
+    from inference.training.mix import mix_channels
     from scripts.ensemble_vs_units import comparison, scores
     from scripts.tta_eval import tta_logits
 
-    train_args = parse_args([*argv[split + 1 :], "--out", str(own.row)])
-    if train_args.threads:
-        torch.set_num_threads(train_args.threads)
-    report = json.loads((own.row / "report.json").read_text())
-    mix = fold_mix(own.row)
     channels, (_, mode) = mix_channels(mix)
     views = list(fold_tta_views(train_args)) or ["identity"]
     models = final_models(train_args, mix, own.models)
     records, trainable, arrays = member_arrays(train_args, channels, own.lungs, mode)
-    # A film of a patient the final fit trained on (a cxr3 group that a case site also gives)
-    # is not unseen, as the CV leaves it out of its fold's held-out films.
-    trained_groups = {records[i].group for i in np.flatnonzero(trainable)}
-    unseen = np.array(
-        [i for i in np.flatnonzero(~trainable) if records[i].group not in trained_groups], int
-    )
+    unseen = unseen_films(records, trainable)
     per_member = [
         tta_logits(m, a[unseen], views=views, norm=train_args.norm)
         for m, a in zip(models, arrays, strict=True)
@@ -154,27 +143,55 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarise_sources(tables),
         "compare": comparison(report) | {"final": scores(tables)},
     }
+    return out, models, channels
+
+
+def export_unit(models: list, channels: list[int], train_args, report: dict, mix) -> Path:
+    """The final models as one unit, with the row's calibration, views and mix metadata."""
+    from inference.ensemble import DarkCovidNetEnsemble
+    from inference.training.cli import fold_tta_views
+    from inference.training.report import export_final
+
+    unit = DarkCovidNetEnsemble(models, member_inputs=channels, units=[list(range(len(models)))])
+    return export_final(
+        unit,
+        train_args,
+        cv_report=report,
+        data_roots=train_args.data,
+        ensemble=len(models),
+        tta_views=tuple(fold_tta_views(train_args)),
+        mix=mix,
+        final_fit=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    p = argparse.ArgumentParser(prog="python -m scripts.final_mix")
+    p.add_argument("--row", type=Path, required=True, help="the mixed row's report folder")
+    p.add_argument("--models", type=Path, nargs="+", required=True, help="one per mixed row")
+    p.add_argument("--dst", type=Path, required=True)
+    p.add_argument("--lungs", type=Path, default=Path("inference/weights/lungs.safetensors"))
+    p.add_argument("--export", action="store_true", help="export the unit as the shipped model")
+    own = p.parse_args(argv[:split])
+    import torch
+
+    from inference.training.cli import parse_args
+    from inference.training.mix import fold_mix
+
+    train_args = parse_args([*argv[split + 1 :], "--out", str(own.row)])
+    if train_args.threads:
+        torch.set_num_threads(train_args.threads)
+    report = json.loads((own.row / "report.json").read_text())
+    mix = fold_mix(own.row)
+    out, models, channels = read_final(own, train_args, report, mix)
     own.dst.mkdir(parents=True, exist_ok=True)
     (own.dst / "report.json").write_text(json.dumps(out, indent=2))
     (own.dst / "report.md").write_text(markdown(out))
     print(markdown(out))
     if own.export:
-        from inference.training.report import export_final
-
-        unit_model = DarkCovidNetEnsemble(
-            models, member_inputs=channels, units=[list(range(len(models)))]
-        )
-        path = export_final(
-            unit_model,
-            train_args,
-            cv_report=report,
-            data_roots=train_args.data,
-            ensemble=len(models),
-            tta_views=tuple(fold_tta_views(train_args)),
-            mix=mix,
-            final_fit=True,
-        )
-        print(f"exported {path}")
+        print(f"exported {export_unit(models, channels, train_args, report, mix)}")
     return 0
 
 
