@@ -117,3 +117,11 @@ def test_a_row_mixed_from_two_rows_loses_a_tie_to_a_single_row(recipes, tmp_path
     assert "fold by fold the mean of the probabilities of a and b" in rt.render(
         rt.collect(), decide()
     )
+
+
+def test_a_row_declared_as_a_noise_measurement_never_ships_however_good(recipes):
+    recipes("baseline", report(0.80, 0.30, variant={"eval_data": ["x"]}))
+    recipes("bviews-tta", report(0.82, 0.40, variant={"eval_data": ["x"]}))
+    recipes("bviews-mix-s43-tta", report(0.85, 0.60, variant={"eval_data": ["x"]}))
+    d = decide()
+    assert d["winner"] == "bviews-tta" and "bviews-mix-s43-tta" not in d["eligible"]
