@@ -62,6 +62,7 @@ def export_model(
     inputs: tuple[str, ...] = (),
     member_inputs: tuple[int, ...] | None = None,
     units: tuple[tuple[int, ...], ...] | None = None,
+    final_fit: bool = False,
 ) -> Path:
     """Write ``name``.safetensors and its JSON metadata.
 
@@ -72,7 +73,7 @@ def export_model(
     the safetensors header, so the same tensors served another way get another sha256, hence
     another model version. ``inputs`` / ``member_inputs``: an ensemble whose member k reads input
     channel ``member_inputs[k]``, channel c showing ``inputs[c]``; ``units``: groups of members
-    averaged before the temperature (``DarkCovidNetEnsemble``).
+    averaged before the temperature (``DarkCovidNetEnsemble``); ``final_fit``: final fits, not folds.
     """
     weights_dir.mkdir(parents=True, exist_ok=True)
     weights = weights_dir / f"{name}.safetensors"
@@ -81,7 +82,7 @@ def export_model(
     metadata = {
         "name": name,
         "model_version": f"{name}@{digest[:12]}",
-        "architecture": architecture_text(ensemble=ensemble, width=width),
+        "architecture": architecture_text(ensemble=ensemble, width=width, final_fit=final_fit),
         "classes": list(CLASSES),
         "display_names": DISPLAY_NAMES,
         "input_size": input_size,
@@ -114,15 +115,20 @@ def _save_tensors(model, weights: Path, *, name: str, views: tuple[str, ...]) ->
     return sha256_file(weights)
 
 
-def architecture_text(*, ensemble: int, width: int) -> str:
+def architecture_text(*, ensemble: int, width: int, final_fit: bool = False) -> str:
+    if final_fit:
+        members = (
+            f"; one unit of {ensemble} models fitted on every film of the recipe's data, one per "
+            "mixed row (mean of their probabilities)"
+        )
+    elif ensemble:
+        members = f"; an ensemble of {ensemble} fold models (mean of calibrated probabilities)"
+    else:
+        members = ""
     return (
         "DarkCovidNet (Ozturk et al., 2020), 17 conv layers"
         + (f", channels x{width}" if width != 1 else "")
-        + (
-            f"; an ensemble of {ensemble} fold models (mean of calibrated probabilities)"
-            if ensemble
-            else ""
-        )
+        + members
     )
 
 

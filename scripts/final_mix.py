@@ -67,17 +67,6 @@ def member_arrays(train_args, channels: list[int], lungs: Path, mode: str):
     return records, trainable, [arrays[c] for c in channels]
 
 
-def unseen_tables(records, y, logits, calib) -> dict:
-    """Per source, as the merge's ``ensemble_unseen_sources`` (logits already tempered)."""
-    from inference.training.heldout import source_metrics
-
-    sources = np.array([r.source for r in records])
-    cal1 = calib | {"temperature": 1.0}
-    return {
-        s: source_metrics(y[sources == s], logits[sources == s], cal1) for s in sorted(set(sources))
-    }
-
-
 def markdown(out: dict) -> str:
     from inference.training.report import pct, source_rows
 
@@ -113,16 +102,22 @@ def unseen_films(records, trainable: np.ndarray) -> np.ndarray:
     )
 
 
-def read_final(own, train_args, report: dict, mix: list[dict]) -> tuple[dict, list, list[int]]:
-    """The final unit on the unseen films: the report, the models and their input channels."""
-    from inference.training.cli import fold_tta_views
-    from inference.training.heldout import ensemble_logits, summarise_sources
+def read_final(
+    own, train_args, report: dict, mix: list[dict], tta: tuple[str, ...]
+) -> tuple[dict, list, list[int]]:
+    """The final unit on the unseen films, read with the row's views ``tta`` (none: the film
+    alone): the report, the models and their input channels."""
+    from inference.training.heldout import (
+        ensemble_logits,
+        summarise_sources,
+        tempered_source_tables,
+    )
     from inference.training.mix import mix_channels
     from scripts.ensemble_vs_units import comparison, scores
     from scripts.tta_eval import tta_logits
 
     channels, (_, mode) = mix_channels(mix)
-    views = list(fold_tta_views(train_args)) or ["identity"]
+    views = list(tta) or ["identity"]
     models = final_models(train_args, mix, own.models)
     records, trainable, arrays = member_arrays(train_args, channels, own.lungs, mode)
     unseen = unseen_films(records, trainable)
@@ -133,7 +128,7 @@ def read_final(own, train_args, report: dict, mix: list[dict]) -> tuple[dict, li
     calib = report["calibration"]
     unit = ensemble_logits(per_member) / calib["temperature"]
     y = np.array([CLASSES.index(records[i].label) for i in unseen])
-    tables = unseen_tables([records[i] for i in unseen], y, unit, calib)
+    tables = tempered_source_tables([records[i].source for i in unseen], y, unit, calib)
     out = {
         "row": str(own.row),
         "models": [str(m) for m in own.models],
@@ -146,10 +141,11 @@ def read_final(own, train_args, report: dict, mix: list[dict]) -> tuple[dict, li
     return out, models, channels
 
 
-def export_unit(models: list, channels: list[int], train_args, report: dict, mix) -> Path:
+def export_unit(
+    models: list, channels: list[int], train_args, report: dict, mix, tta: tuple[str, ...]
+) -> Path:
     """The final models as one unit, with the row's calibration, views and mix metadata."""
     from inference.ensemble import DarkCovidNetEnsemble
-    from inference.training.cli import fold_tta_views
     from inference.training.report import export_final
 
     unit = DarkCovidNetEnsemble(models, member_inputs=channels, units=[list(range(len(models)))])
@@ -159,7 +155,7 @@ def export_unit(models: list, channels: list[int], train_args, report: dict, mix
         cv_report=report,
         data_roots=train_args.data,
         ensemble=len(models),
-        tta_views=tuple(fold_tta_views(train_args)),
+        tta_views=tta,
         mix=mix,
         final_fit=True,
     )
@@ -177,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     own = p.parse_args(argv[:split])
     import torch
 
-    from inference.training.cli import parse_args
+    from inference.training.cli import fold_tta_views, parse_args
     from inference.training.mix import fold_mix
 
     train_args = parse_args([*argv[split + 1 :], "--out", str(own.row)])
@@ -185,13 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(train_args.threads)
     report = json.loads((own.row / "report.json").read_text())
     mix = fold_mix(own.row)
-    out, models, channels = read_final(own, train_args, report, mix)
+    tta = tuple(fold_tta_views(train_args))
+    out, models, channels = read_final(own, train_args, report, mix, tta)
     own.dst.mkdir(parents=True, exist_ok=True)
     (own.dst / "report.json").write_text(json.dumps(out, indent=2))
     (own.dst / "report.md").write_text(markdown(out))
     print(markdown(out))
     if own.export:
-        print(f"exported {export_unit(models, channels, train_args, report, mix)}")
+        print(f"exported {export_unit(models, channels, train_args, report, mix, tta)}")
     return 0
 
 

@@ -213,7 +213,12 @@ def run_cv(records, arrays, args, *, device, trainable=None) -> dict:
 def source_grouped_sections(records, y, logits, in_oof, fit_pool, calib, args) -> dict:
     """Held-out sources (one fold model each), the cxr3 bands, and for a recipe that trains on
     cxr3 only, the five fold models' ensemble on the films none of them saw."""
-    from inference.training.heldout import ensemble_logits, held_out_sources, source_metrics
+    from inference.training.heldout import (
+        ensemble_logits,
+        held_out_sources,
+        source_metrics,
+        tempered_source_tables,
+    )
 
     _, assignment = source_grouped_folds(records, n_folds=args.folds, seed=args.seed)
     sources = [r.source for r in records]
@@ -243,18 +248,11 @@ def source_grouped_sections(records, y, logits, in_oof, fit_pool, calib, args) -
             seen = dict(zip(m["other_idx"], m["other_logits"], strict=True))
             seen |= dict(zip(m["valid_idx"], m["logits"], strict=True))
             per_member.append(np.array([seen[i] for i in unseen]) / calib["temperature"])
-        ens = ensemble_logits(per_member)
         unseen = np.array(unseen)
-        cal1 = calib | {"temperature": 1.0}  # the members are already tempered
-        out["ensemble_unseen_sources"] = {
-            s: source_metrics(
-                y[unseen][np.asarray(sources)[unseen] == s],
-                ens[np.asarray(sources)[unseen] == s],
-                cal1,
-            )
-            for s in sorted(assignment)
-            if (np.asarray(sources)[unseen] == s).any()
-        }
+        # Every unseen film is of a held-out source: cxr3's films are trained on by four folds.
+        out["ensemble_unseen_sources"] = tempered_source_tables(
+            np.asarray(sources)[unseen], y[unseen], ensemble_logits(per_member), calib
+        )
     return out
 
 

@@ -52,6 +52,14 @@ def source_metrics(y: np.ndarray, logits: np.ndarray, calib: dict) -> dict:
     }
 
 
+def tempered_source_tables(sources, y: np.ndarray, logits: np.ndarray, calib: dict) -> dict:
+    """Per source (sorted), ``source_metrics`` of logits already divided by the temperature
+    (an ensemble of tempered members): banded with ``calib``'s thresholds at temperature 1."""
+    src = np.asarray(sources)
+    cal1 = calib | {"temperature": 1.0}
+    return {s: source_metrics(y[src == s], logits[src == s], cal1) for s in sorted(set(src))}
+
+
 def held_out_sources(
     sources: list[str],
     y: np.ndarray,

@@ -328,6 +328,7 @@ def export_final(
         inputs=("film", "lungs") if mix else (),
         member_inputs=getattr(model, "member_inputs", None),
         units=getattr(model, "units", None),
+        final_fit=final_fit,
         tta_views=tta_views,
         width=getattr(args, "width", 1),
         extra={
@@ -346,15 +347,8 @@ def export_final(
 def members_metadata(args, *, ensemble: int, mix: list[dict] | None, final_fit: bool) -> dict:
     """Where an ensemble's members come from: the CV's folds (``ensemble_of_folds``, which
     ``scripts.unpack_ensemble`` reads), or the mixed rows' final fits; and the mixed rows."""
-    from inference.export import architecture_text
-
     if final_fit:
-        network = architecture_text(ensemble=0, width=getattr(args, "width", 1))
-        origin = {
-            "final_fit": True,
-            "architecture": f"{network}; one unit of {ensemble} models fitted on every film of "
-            "the recipe's data, one per mixed row (mean of their probabilities)",
-        }
+        origin = {"final_fit": True}
     elif ensemble:
         origin = {"ensemble_of_folds": list(args.ensemble_folds or range(args.folds))}
     else:

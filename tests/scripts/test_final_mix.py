@@ -113,6 +113,8 @@ def test_the_exported_final_unit_serves_the_probabilities_it_was_read_with(
     weights = final_row / "w" / "darkcovidnet.safetensors"
     meta = json.loads(weights.with_suffix(".json").read_text())
     assert meta["final_fit"] is True and "ensemble_of_folds" not in meta
+    assert "fitted on every film" in meta["architecture"]
+    assert "fold models" not in meta["architecture"]
     assert meta["ensemble"]["member_inputs"] == [0, 1]
     assert meta["ensemble"]["units"] == [[0, 1]]
     assert meta["tta"]["views"] == VIEWS
@@ -134,19 +136,17 @@ def test_the_exported_final_unit_serves_the_probabilities_it_was_read_with(
         for cut in (None, lungs)
     ]
     assert np.abs(inputs[0].astype(int) - inputs[1]).mean() > 5
-    logits = ensemble_logits(
-        [
-            tta_logits(m, a, views=VIEWS, norm="imagenet")
-            for m, a in zip(models, inputs, strict=True)
-        ]
-    )
-    expected = M.softmax(logits, meta["temperature"])
-    swapped = ensemble_logits(
-        [
-            tta_logits(m, a, views=VIEWS, norm="imagenet")
-            for m, a in zip(models, inputs[::-1], strict=True)
-        ]
-    )
+
+    def unit(channels):  # the film model on the first input, the mask model on the second
+        return ensemble_logits(
+            [
+                tta_logits(m, a, views=VIEWS, norm="imagenet")
+                for m, a in zip(models, channels, strict=True)
+            ]
+        )
+
+    expected = M.softmax(unit(inputs), meta["temperature"])
+    swapped = unit(inputs[::-1])
     assert not np.allclose(M.softmax(swapped, meta["temperature"]), expected, atol=1e-3)
     for lung_file in (LUNG_WEIGHTS, LUNG_WEIGHTS.with_suffix(".json")):  # served beside it
         shutil.copyfile(lung_file, weights.parent / lung_file.name)
