@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from inference.constants import CLASSES, DISPLAY_NAMES
-from inference.metadata import sha256_file  # one implementation (serving checks it on load)
+from inference.metadata import safetensors_write  # byte-reproducible: one model, one version
 from inference.preprocessing import MARGIN, MEAN, PREPROCESSING_VERSION, STD
 from inference.tta import check_tta_views
 
@@ -107,12 +107,9 @@ def export_model(
 
 def _save_tensors(model, weights: Path, *, name: str, views: tuple[str, ...]) -> str:
     """The state dict as safetensors, the views in its header; its sha256."""
-    from safetensors.torch import save_file
-
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {"format": "pt", "name": name, **({"tta": ",".join(views)} if views else {})}
-    save_file(state, str(weights), metadata=header)
-    return sha256_file(weights)
+    return safetensors_write(state, weights, metadata=header)
 
 
 def architecture_text(*, ensemble: int, width: int, final_fit: bool = False) -> str:

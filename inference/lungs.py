@@ -170,7 +170,7 @@ class LungFinder:
     def load(cls, path: Path | str | None = None) -> LungFinder:
         from safetensors.torch import load_file
 
-        from inference.export import sha256_file
+        from inference.metadata import sha256_file
 
         weights = Path(path) if path else LUNG_WEIGHTS
         meta_path = weights.with_suffix(".json")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,31 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def safetensors_write(state: dict, path: Path, *, metadata: dict[str, str]) -> str:
+    """``state`` as safetensors with ``metadata`` in its header, byte for byte the same for the
+    same tensors and metadata; its sha256 (the model version is made from it).
+
+    safetensors keeps the header's metadata in a hash map whose order changes with every call
+    (two exports of one model got two sha256s, hence two model versions), so the metadata is
+    rewritten in key order: same keys, same values, same length, the tensors' offsets untouched.
+    """
+    from safetensors.torch import save_file
+
+    save_file(state, str(path), metadata=metadata)
+    with open(path, "r+b") as fh:
+        (length,) = struct.unpack("<Q", fh.read(8))
+        header = fh.read(length).decode("utf-8")
+        written = json.loads(header)["__metadata__"]
+        compact = {"separators": (",", ":"), "ensure_ascii": False}
+        found = '"__metadata__":' + json.dumps(written, **compact)
+        if found not in header:  # serde's JSON differs from Python's for these values
+            raise ValueError(f"{path.name}: cannot rewrite the safetensors metadata in order")
+        ordered = '"__metadata__":' + json.dumps(dict(sorted(written.items())), **compact)
+        fh.seek(8)
+        fh.write(header.replace(found, ordered, 1).encode("utf-8"))
+    return sha256_file(path)
 
 
 def metadata_path(weights: Path) -> Path:

@@ -168,15 +168,12 @@ def train(args) -> dict:
 
 
 def export(model, report: dict, weights: Path) -> Path:
-    from safetensors.torch import save_file
-
-    from inference.export import sha256_file
+    from inference.metadata import safetensors_write
     from inference.model import count_parameters
 
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": "pt", "name": "lungs"})
-    digest = sha256_file(weights)
+    digest = safetensors_write(state, weights, metadata={"format": "pt", "name": "lungs"})
     meta = {
         "name": "lungs",
         "model_version": f"lungs@{digest[:12]}",

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from inference.export import sha256_file
+from inference.metadata import sha256_file
 from inference.predictor import DEFAULT_WEIGHTS, Predictor
 
 
