@@ -212,13 +212,13 @@ def test_the_triage_page_pages_by_cursor_keeping_its_filters_with_first_and_prev
 def test_the_triage_page_shows_a_capped_count_not_an_exact_total(
     north_client, make_scored, monkeypatch
 ):
-    from screening import selectors
+    from screening.selectors import triage  # where the cap is read
 
     for p in (0.1, 0.2, 0.3, 0.4):
         make_scored(prob_covid=p)
     html = north_client.get(reverse("screening:triage")).content.decode()
     assert '<span class="count" id="results-count">4</span>' in html
-    monkeypatch.setattr(selectors, "TRIAGE_COUNT_CAP", 3)
+    monkeypatch.setattr(triage, "TRIAGE_COUNT_CAP", 3)
     with CaptureQueriesContext(connection) as ctx:
         html = north_client.get(reverse("screening:triage")).content.decode()
     assert '<span class="count" id="results-count">more than 3</span>' in html

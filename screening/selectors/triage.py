@@ -1,5 +1,4 @@
-"""Read operations. Every clinician read goes through ``screenings_visible_to``: a screening
-outside the user's regions does not exist for them (404), superusers see every region."""
+"""The triage list: its order, keyset pages and their cursors, the pending list."""
 
 from __future__ import annotations
 
@@ -12,135 +11,29 @@ from django.core import signing
 from django.db.models import (
     BooleanField,
     Count,
-    Exists,
     F,
     Func,
     Max,
-    OuterRef,
-    Q,
     QuerySet,
-    Subquery,
     UUIDField,
     Value,
 )
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThan, LessThan
-from django.http import Http404
 from django.utils.translation import gettext_lazy
 
-from .models import (
-    PENDING_STATUSES,
-    ClinicianProfile,
-    Heatmap,
-    Region,
+from ..models import (
     Review,
     Screening,
-    ScreeningStatus,
 )
-
-NON_TRIAGE_STATUSES = (*PENDING_STATUSES, ScreeningStatus.FAILED, ScreeningStatus.REJECTED)
-
-
-@dataclass(frozen=True)
-class TriageFilters:
-    region: str | None = None  # region code; a province code includes its districts
-    status: str | None = None
-    reviewed: bool | None = None
-    date_from: datetime.date | None = None
-    date_to: datetime.date | None = None
-
-
-def _parse_uuid(value: object) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        raise Http404("No such screening.") from None
-
-
-# --- regions ----------------------------------------------------------------------------------
-def region_list_active() -> QuerySet[Region]:
-    """Active regions, each annotated ``accepts_screenings`` (the rule of ``selectable``)."""
-    selectable = Region.objects.selectable().filter(pk=OuterRef("pk"))
-    return (
-        Region.objects.active()
-        .annotate(accepts_screenings=Exists(selectable))
-        .select_related("parent")
-        .order_by("code")
-    )
-
-
-def region_choices_for_upload() -> list[tuple[str, list[tuple[str, str]]] | tuple[str, str]]:
-    """Selectable regions for the upload form, grouped by province (``<optgroup>`` choices)."""
-    groups: dict[str, list[tuple[str, str]]] = {}
-    standalone: list[tuple[str, str]] = []
-    for region in (
-        Region.objects.selectable().select_related("parent").order_by("parent__name", "name")
-    ):
-        if region.parent_id:
-            groups.setdefault(region.parent.name, []).append((region.code, region.name))
-        else:
-            standalone.append((region.code, region.name))
-    return [*sorted(groups.items()), *standalone]
-
-
-def regions_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Region]:
-    """Regions a user serves: assigned ones and, for an assigned province, its districts."""
-    if not user.is_authenticated or not user.is_active:
-        return Region.objects.none()
-    if user.is_superuser:
-        return Region.objects.all()
-    assigned = ClinicianProfile.regions.through.objects.filter(clinicianprofile__user=user).values(
-        "region_id"
-    )
-    return Region.objects.filter(Q(pk__in=assigned) | Q(parent__in=assigned))
-
-
-# --- clinician reads --------------------------------------------------------------------------
-def screenings_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Screening]:
-    if not user.is_authenticated or not user.is_active:
-        return Screening.objects.none()
-    if user.is_superuser:
-        return Screening.objects.all()
-    # Region ids resolved now (one small query): a literal ``region_id IN (...)`` makes one
-    # region's triage list an index range at national scale (BENCHMARKS.md); a subquery does not.
-    region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
-    return Screening.objects.filter(region_id__in=region_ids)
-
-
-def _with_review_annotations(qs: QuerySet[Screening]) -> QuerySet[Screening]:
-    current = Review.objects.filter(screening=OuterRef("pk"), is_current=True)
-    return qs.annotate(
-        reviewed=F("is_reviewed"),  # kept by Review.save; an EXISTS here scans every review
-        current_decision=Subquery(current.values("decision")[:1]),
-        current_reviewed_at=Subquery(current.values("created_at")[:1]),
-    )
-
-
-def _apply_filters(qs: QuerySet[Screening], filters: TriageFilters) -> QuerySet[Screening]:
-    # Each condition is on the screening row's own indexed columns (region ids resolved first,
-    # whole days as a timestamp range), so the triage indexes serve them (BENCHMARKS.md).
-    if filters.region:
-        codes = Q(code=filters.region) | Q(parent__code=filters.region)
-        qs = qs.filter(
-            region_id__in=list(Region.objects.filter(codes).values_list("id", flat=True))
-        )
-    if filters.status:
-        qs = qs.filter(status=filters.status)
-    if filters.reviewed is not None:
-        qs = qs.filter(is_reviewed=filters.reviewed)
-    if filters.date_from:
-        qs = qs.filter(submitted_at__gte=_day_start(filters.date_from))
-    if filters.date_to:
-        qs = qs.filter(submitted_at__lt=_day_start(filters.date_to + datetime.timedelta(days=1)))
-    return qs
-
-
-def _day_start(day: datetime.date) -> datetime.datetime:
-    """Midnight of ``day`` in the current time zone (what ``__date`` filters compare with)."""
-    from django.utils import timezone
-
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-
+from .scope import (
+    NON_TRIAGE_STATUSES,
+    TriageFilters,
+    _apply_filters,
+    _parse_uuid,
+    _with_review_annotations,
+    screenings_visible_to,
+)
 
 # The triage order as one ascending key on the screening row (Screening.triage_score and
 # is_reviewed): rank = -probability, not yet scored (NULL) last. The triage indexes (migration
@@ -327,14 +220,17 @@ def pending_list_for_user(
 ) -> QuerySet[Screening]:
     """Screenings not (yet) scored: waiting, being processed, failed or rejected; newest first."""
     filters = filters or TriageFilters()
-    qs = _with_review_annotations(screenings_visible_to(user=user)).filter(
-        status__in=NON_TRIAGE_STATUSES
-    )
+    qs = screenings_visible_to(user=user).filter(status__in=NON_TRIAGE_STATUSES)
     qs = _apply_filters(
         qs,
         TriageFilters(region=filters.region, date_from=filters.date_from, date_to=filters.date_to),
     )
-    return qs.select_related("region").order_by("-submitted_at")[:limit]
+    # The newest ids first, then their rows: the ids come from the partial index alone
+    # (screening_pending_region: region, time, id; migration 0007), where ordering whole rows
+    # fetched every not-scored row of a district or province from the table (BENCHMARKS.md).
+    newest = qs.order_by("-submitted_at").values("pk")[:limit]
+    listed = _with_review_annotations(Screening.objects.filter(pk__in=newest))
+    return listed.select_related("region").order_by("-submitted_at")
 
 
 def triage_state_for_user(*, user: AbstractBaseUser | AnonymousUser) -> str:
@@ -346,55 +242,3 @@ def triage_state_for_user(*, user: AbstractBaseUser | AnonymousUser) -> str:
     )
     changed = agg["changed"].isoformat() if agg["changed"] else "-"
     return f"{agg['n']}.{changed}.{reviews['n']}.{reviews['last'] or 0}"
-
-
-def screening_get_for_user(
-    *, user: AbstractBaseUser | AnonymousUser, screening_id: uuid.UUID | str
-) -> Screening:
-    """One screening if it is in the user's regions, else ``Http404`` (never 403: no leak)."""
-    pk = _parse_uuid(screening_id)
-    screening = (
-        _with_review_annotations(screenings_visible_to(user=user))
-        .select_related("region", "region__parent", "prediction")
-        .filter(pk=pk)
-        .first()
-    )
-    if screening is None:
-        raise Http404("No such screening.")
-    return screening
-
-
-def heatmap_list(*, screening: Screening) -> list[Heatmap]:
-    """The screening's Grad-CAM heatmaps, the predicted class first (then COVID-19)."""
-    prediction = getattr(screening, "prediction", None)
-    if prediction is None:
-        return []
-    heatmaps = list(Heatmap.objects.filter(prediction=prediction))
-    return sorted(heatmaps, key=lambda h: (h.class_label != prediction.label, h.id))
-
-
-def heatmap_get_for_user(
-    *, user: AbstractBaseUser | AnonymousUser, screening_id: uuid.UUID | str, class_label: str
-) -> Heatmap:
-    """A heatmap of a screening in the user's regions, else ``Http404`` (same rule as the image)."""
-    screening = screening_get_for_user(user=user, screening_id=screening_id)
-    heatmap = Heatmap.objects.filter(
-        prediction__screening=screening, class_label=class_label
-    ).first()
-    if heatmap is None:
-        raise Http404("No such heatmap.")
-    return heatmap
-
-
-def review_history(*, screening: Screening) -> QuerySet[Review]:
-    return screening.reviews.select_related("clinician").order_by("-created_at", "-id")
-
-
-# --- patient reads ----------------------------------------------------------------------------
-def screening_get_for_patient(*, screening_id: uuid.UUID | str, token: str | None) -> Screening:
-    """The screening whose access token matches (constant-time), else ``Http404``."""
-    pk = _parse_uuid(screening_id)
-    screening = _with_review_annotations(Screening.objects.filter(pk=pk)).first()
-    if screening is None or not screening.access_token_matches(token):
-        raise Http404("No such screening.")
-    return screening

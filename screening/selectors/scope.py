@@ -1,0 +1,131 @@
+"""Who sees what: regions, the screenings a user may see, the list filters; the helpers the
+other selectors build on."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import (
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.http import Http404
+
+from ..models import (
+    PENDING_STATUSES,
+    ClinicianProfile,
+    Region,
+    Review,
+    Screening,
+    ScreeningStatus,
+)
+
+NON_TRIAGE_STATUSES = (*PENDING_STATUSES, ScreeningStatus.FAILED, ScreeningStatus.REJECTED)
+
+
+@dataclass(frozen=True)
+class TriageFilters:
+    region: str | None = None  # region code; a province code includes its districts
+    status: str | None = None
+    reviewed: bool | None = None
+    date_from: datetime.date | None = None
+    date_to: datetime.date | None = None
+
+
+def _parse_uuid(value: object) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        raise Http404("No such screening.") from None
+
+
+# --- regions ----------------------------------------------------------------------------------
+def region_list_active() -> QuerySet[Region]:
+    """Active regions, each annotated ``accepts_screenings`` (the rule of ``selectable``)."""
+    selectable = Region.objects.selectable().filter(pk=OuterRef("pk"))
+    return (
+        Region.objects.active()
+        .annotate(accepts_screenings=Exists(selectable))
+        .select_related("parent")
+        .order_by("code")
+    )
+
+
+def region_choices_for_upload() -> list[tuple[str, list[tuple[str, str]]] | tuple[str, str]]:
+    """Selectable regions for the upload form, grouped by province (``<optgroup>`` choices)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    standalone: list[tuple[str, str]] = []
+    for region in (
+        Region.objects.selectable().select_related("parent").order_by("parent__name", "name")
+    ):
+        if region.parent_id:
+            groups.setdefault(region.parent.name, []).append((region.code, region.name))
+        else:
+            standalone.append((region.code, region.name))
+    return [*sorted(groups.items()), *standalone]
+
+
+def regions_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Region]:
+    """Regions a user serves: assigned ones and, for an assigned province, its districts."""
+    if not user.is_authenticated or not user.is_active:
+        return Region.objects.none()
+    if user.is_superuser:
+        return Region.objects.all()
+    assigned = ClinicianProfile.regions.through.objects.filter(clinicianprofile__user=user).values(
+        "region_id"
+    )
+    return Region.objects.filter(Q(pk__in=assigned) | Q(parent__in=assigned))
+
+
+# --- clinician reads --------------------------------------------------------------------------
+def screenings_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Screening]:
+    if not user.is_authenticated or not user.is_active:
+        return Screening.objects.none()
+    if user.is_superuser:
+        return Screening.objects.all()
+    # Region ids resolved now (one small query): a literal ``region_id IN (...)`` makes one
+    # region's triage list an index range at national scale (BENCHMARKS.md); a subquery does not.
+    region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
+    return Screening.objects.filter(region_id__in=region_ids)
+
+
+def _with_review_annotations(qs: QuerySet[Screening]) -> QuerySet[Screening]:
+    current = Review.objects.filter(screening=OuterRef("pk"), is_current=True)
+    return qs.annotate(
+        reviewed=F("is_reviewed"),  # kept by Review.save; an EXISTS here scans every review
+        current_decision=Subquery(current.values("decision")[:1]),
+        current_reviewed_at=Subquery(current.values("created_at")[:1]),
+    )
+
+
+def _apply_filters(qs: QuerySet[Screening], filters: TriageFilters) -> QuerySet[Screening]:
+    # Each condition is on the screening row's own indexed columns (region ids resolved first,
+    # whole days as a timestamp range), so the triage indexes serve them (BENCHMARKS.md).
+    if filters.region:
+        codes = Q(code=filters.region) | Q(parent__code=filters.region)
+        qs = qs.filter(
+            region_id__in=list(Region.objects.filter(codes).values_list("id", flat=True))
+        )
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.reviewed is not None:
+        qs = qs.filter(is_reviewed=filters.reviewed)
+    if filters.date_from:
+        qs = qs.filter(submitted_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        qs = qs.filter(submitted_at__lt=_day_start(filters.date_to + datetime.timedelta(days=1)))
+    return qs
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    """Midnight of ``day`` in the current time zone (what ``__date`` filters compare with)."""
+    from django.utils import timezone
+
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
