@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "portal.security.csp.PortalCSPMiddleware",
     # After authentication: records who read which patient's data (portal/audit).
     "portal.audit.middleware.AuditMiddleware",
+    "screening.middleware.NulCharacterMiddleware",  # after the audit: the refusal is recorded
     "portal.resilience.ServiceUnavailableMiddleware",  # last: sees the view's exceptions first
     # Refuses a locked-out login (django-axes); must stay the last.
     "axes.middleware.AxesMiddleware",

@@ -79,6 +79,13 @@ TOO_LARGE = _("The file is too large. The maximum is {max_mb} MB.")
 # ... and with the size, when it is known before reading (the file's declared size).
 TOO_LARGE_WITH_SIZE = _("The file is too large ({size_mb:.1f} MB). The maximum is {max_mb} MB.")
 
+# A NUL character in the address or a form: PostgreSQL can neither store nor compare one, so the
+# request is refused before any view reads it (``middleware.NulCharacterMiddleware``).
+NUL_IN_REQUEST = _(
+    "The address or the form contains a character that is not allowed (a NUL character). Remove "
+    "it and try again."
+)
+
 SUBMISSION_TOO_MANY = _(
     "Too many images were sent from this connection in the last hour, so this one was not "
     "sent. What you typed is kept below: please try again later."

@@ -100,4 +100,5 @@ ZH = {
     "As you would dial it here (for example 0712 345678), or with + and the country code.": "按本地拨号方式填写（例如 0712 345678），或以 + 和国家代码开头。",
     "no lung fields found: the model's reading of this image is unreliable": "未找到肺野：模型对这张影像的判读不可靠",
     "lung fields not checked (the lung check did not run)": "未检查肺野（肺野检查未运行）",
+    "The address or the form contains a character that is not allowed (a NUL character). Remove it and try again.": "地址或表单中含有不允许的字符（NUL 空字符）。请删除后重试。",
 }

@@ -274,4 +274,6 @@ ZH = {
     "→ low": "→ 低",
     "Applied thresholds band new results of this region; the change is recorded in the audit log. Clinicians' decisions are the reference here, not a confirmed diagnosis.": "应用的阈值将用于该地区的新结果；此更改会记入审计日志。这里以医生的结论为参照，而不是确诊结果。",
     "Apply these thresholds": "应用这些阈值",
+    "Request not understood": "无法处理该请求",
+    "Back to the start": "返回首页",
 }

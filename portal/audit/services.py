@@ -8,6 +8,7 @@ identity fields: objects are named by their reference.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from contextvars import ContextVar
 
@@ -44,6 +45,25 @@ def _redacted_path(request: HttpRequest) -> str:
 
     path = request.get_full_path()
     return redact(path)[:255]
+
+
+# NUL, and surrogates: in a Python string every one is unpaired (an astral character is one code
+# point), and neither UTF-8 nor jsonb can hold them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value):
+    """``value`` with every string made storable in PostgreSQL's ``jsonb`` and ``text``: a NUL
+    from a query string (``%00``) made the insert fail, so the request answered 500 and left no
+    record; an unpaired surrogate (a caller's text decoded with ``surrogateescape``) fails the
+    same way. Each becomes U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def audit_record(
@@ -90,11 +110,11 @@ def audit_record(
         action=action,
         outcome=outcome,
         object_type=object_type,
-        object_ref=object_ref[:64],
+        object_ref=_storable(object_ref)[:64],
         method=(request.method or "") if request is not None else "",
         path=_redacted_path(request) if request is not None else "",
         status_code=status_code,
-        detail=detail,
+        detail=_storable(detail),
     )
 
 

@@ -108,6 +108,7 @@ screening_status = extend_schema(
     parameters=[ACCESS_TOKEN, TOKEN_QUERY],
     responses={
         200: ScreeningStatusSerializer,
+        400: _error("The query string holds a NUL character (`code` `invalid`)."),
         404: _error("Wrong, expired or revoked token."),
         429: THROTTLED,
     },

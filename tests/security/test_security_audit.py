@@ -61,6 +61,28 @@ def test_the_triage_list_is_recorded_with_its_filters(
     assert event.detail["references"] == [scored_north.reference]  # what the list showed
 
 
+@pytest.mark.parametrize("path", ["/clinic/", "/api/v1/triage/"])
+def test_a_list_request_with_a_nul_in_its_filters_is_refused_and_recorded(
+    north_client, scored_north, audit_events, path
+):
+    # Found by the schema fuzzer: PostgreSQL's jsonb refuses a NUL, so the audit insert failed
+    # and the request answered 500 with no record of it. Now it is refused, and recorded.
+    response = north_client.get(f"{path}?region=N%00RTH&status=%00")
+    assert response.status_code == 400
+    assert "not allowed (a NUL character)" in response.content.decode()
+    event = only(audit_events, "triage.list")
+    assert event.detail["filters"] == {"region": "N\ufffdRTH", "status": "\ufffd"}
+    assert event.status_code == response.status_code
+
+
+def test_an_event_whose_detail_holds_a_lone_surrogate_is_still_written(db, audit_events):
+    from portal.audit.services import audit_record
+
+    audit_record(action="search", object_ref="A\ud800", detail={"query": ["x\udc5by", "\x00"]})
+    event = only(audit_events, "search")
+    assert (event.object_ref, event.detail) == ("A\ufffd", {"query": ["x\ufffdy", "\ufffd"]})
+
+
 def test_an_export_is_recorded_with_the_references_it_contained(
     north_client, scored_north, audit_events
 ):
