@@ -131,15 +131,28 @@ def screening_search_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _since(text: str) -> datetime.datetime | None:
+    """The page's ISO time in UTC; None for one that is not a time (a 13th month: parse_datetime
+    raises) or leaves the calendar in UTC: ``0001-01-01T00:00+01:00`` answered 500, as did an
+    offset PostgreSQL does not take (``+23:00``), so the offset is applied here."""
+    try:
+        since = parse_datetime(text)
+        if since is None:
+            return None
+        if timezone.is_naive(since):
+            return timezone.make_aware(since, datetime.UTC)
+        return since.astimezone(datetime.UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 @login_required
 @require_GET
 def triage_new(request: HttpRequest) -> JsonResponse:
     """How many results arrived since the page was shown (the list itself never moves)."""
-    since = parse_datetime(request.GET.get("since") or "")
+    since = _since(request.GET.get("since") or "")
     if since is None:
         return _no_store(JsonResponse({"new": 0}))
-    if timezone.is_naive(since):
-        since = timezone.make_aware(since, datetime.UTC)
     count = people.triage_new_count(user=request.user, since=since)
     text = translation.ngettext("%(count)s new result", "%(count)s new results", count) % {
         "count": count

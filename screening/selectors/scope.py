@@ -119,7 +119,7 @@ def _apply_filters(qs: QuerySet[Screening], filters: TriageFilters) -> QuerySet[
         qs = qs.filter(is_reviewed=filters.reviewed)
     if filters.date_from:
         qs = qs.filter(submitted_at__gte=_day_start(filters.date_from))
-    if filters.date_to:
+    if filters.date_to and filters.date_to < datetime.date.max:  # the last day has no next day
         qs = qs.filter(submitted_at__lt=_day_start(filters.date_to + datetime.timedelta(days=1)))
     return qs
 

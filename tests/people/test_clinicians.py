@@ -82,6 +82,43 @@ def test_the_new_results_count_covers_only_results_after_the_page_and_in_the_use
     assert chinese["text"] == "2 个新结果"
 
 
+def test_the_new_results_count_reads_a_time_with_any_offset(north_client, make_scored):
+    shown_at = timezone.now()
+    make_scored(prob_covid=0.9)
+    in_nairobi = shown_at.astimezone(datetime.timezone(datetime.timedelta(hours=3)))
+    url = reverse("screening-people:triage-new")
+    assert north_client.get(url, {"since": in_nairobi.isoformat()}).json()["new"] == 1
+    later = (shown_at + datetime.timedelta(minutes=5)).astimezone(
+        datetime.timezone(datetime.timedelta(hours=-23))  # an offset PostgreSQL itself refuses
+    )
+    assert north_client.get(url, {"since": later.isoformat()}).json()["new"] == 0
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "2026-13-45T00:00:00",  # well formed, not a date: parse_datetime raises
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
+        "yesterday",
+    ],
+)
+def test_the_new_results_count_for_a_time_that_is_not_one_is_zero_not_an_error(
+    north_client, make_scored, since
+):
+    make_scored(prob_covid=0.9)
+    response = north_client.get(reverse("screening-people:triage-new"), {"since": since})
+    assert response.status_code == 200 and response.json() == {"new": 0}
+
+
+def test_the_triage_list_can_end_on_the_last_day_of_the_calendar(north_client, make_scored):
+    screening = make_scored(prob_covid=0.9)
+    page = north_client.get(reverse("screening:triage"), {"date_to": "9999-12-31"})
+    assert page.status_code == 200 and screening.reference in page.content.decode()
+    export = north_client.get("/api/v1/triage/export/", {"date_to": "9999-12-31"})
+    assert export.status_code == 200 and screening.reference in export.content.decode()
+
+
 def test_recording_a_decision_goes_to_the_next_unreviewed_screening_with_a_way_back(
     north_client, make_scored
 ):
