@@ -5,16 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import (
-    QuerySet,
-)
+from django.db.models import QuerySet
 from django.http import Http404
 
-from ..models import (
-    Heatmap,
-    Review,
-    Screening,
-)
+from ..models import Heatmap, Review, Screening
 from .scope import _parse_uuid, _with_review_annotations, screenings_visible_to
 
 

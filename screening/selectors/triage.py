@@ -22,10 +22,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils.translation import gettext_lazy
 
-from ..models import (
-    Review,
-    Screening,
-)
+from ..models import Review, Screening
 from .scope import (
     NON_TRIAGE_STATUSES,
     TriageFilters,
