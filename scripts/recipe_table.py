@@ -22,6 +22,8 @@ NOT_CANDIDATES = (
     *("bviews-s43", "bviews-s43-tta", "bviews-mask-s43", "bviews-mask-s43-tta"),
     *("bviews-224-s43", "bviews-224-s43-tta", "bviews-mask-224-s43", "bviews-mask-224-s43-tta"),
     *("bviews-mix-s43-tta", "bviews-mix-224-s43-tta"),
+    *("bviews-224-s44", "bviews-224-s44-tta", "bviews-mask-224-s44", "bviews-mask-224-s44-tta"),
+    "bviews-mix-224-s44-tta",
 )
 
 
