@@ -67,13 +67,36 @@ class _UnitMeans(nn.Module):
     whole-film model and its lung-cut model, averaged before the temperature. Serving averages
     each unit over the test-time views, tempers it, then averages the units (Predictor)."""
 
-    def __init__(self, n: int, units: tuple[tuple[int, ...], ...]) -> None:
+    def __init__(
+        self,
+        n: int,
+        units: tuple[tuple[int, ...], ...],
+        weights: tuple[float, ...] | None = None,
+    ) -> None:
         super().__init__()
         self.n, self.units = n, units
+        # Each unit's members' shares of its mean (a weighted mix, scripts.mix_rows --weights),
+        # normalised within the unit; None: equal shares.
+        self.shares = (
+            None
+            if weights is None
+            else [
+                torch.tensor([weights[k] for k in unit], dtype=torch.float32).div_(
+                    sum(weights[k] for k in unit)
+                )
+                for unit in units
+            ]
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(torch.stack(z.chunk(self.n, dim=1)), dim=2)  # [members, batch, C]
-        means = [probs[list(unit)].mean(dim=0) for unit in self.units]
+        if self.shares is None:
+            means = [probs[list(unit)].mean(dim=0) for unit in self.units]
+        else:
+            means = [
+                torch.tensordot(share.to(probs), probs[list(unit)], dims=1)
+                for unit, share in zip(self.units, self.shares, strict=True)
+            ]
         return torch.log(torch.cat(means, dim=1).clamp_min(1e-12))
 
 
@@ -88,7 +111,9 @@ class DarkCovidNetEnsemble(nn.Module):
     input with one channel per preprocessing; ``None``: every member reads the whole input.
     ``units``: groups of members whose untempered probabilities are averaged first (a mixed
     row's folds); the output is then each unit's log-mean probabilities ([batch, units *
-    classes], see ``_UnitMeans``), not one set of logits, and ``class_scores`` reduces it."""
+    classes], see ``_UnitMeans``), not one set of logits, and ``class_scores`` reduces it.
+    ``member_weights`` (with units only): each member's weight in its unit's mean (a weighted
+    mix of rows); None: equal. Plain floats, not tensors: the state dict stays the members'."""
 
     def __init__(
         self,
@@ -97,6 +122,7 @@ class DarkCovidNetEnsemble(nn.Module):
         temperature: float = 1.0,
         member_inputs: list[int] | tuple[int, ...] | None = None,
         units: list[list[int]] | None = None,
+        member_weights: list[float] | tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
         if not members:
@@ -116,8 +142,19 @@ class DarkCovidNetEnsemble(nn.Module):
         self.units = tuple(tuple(int(k) for k in u) for u in units) if units else None
         if self.units and sorted(k for u in self.units for k in u) != list(range(len(members))):
             raise ValueError(f"units {units} must hold each of the {len(members)} members once")
+        self.member_weights = (
+            tuple(float(w) for w in member_weights) if member_weights is not None else None
+        )
+        if self.member_weights is not None and (
+            not self.units
+            or len(self.member_weights) != len(members)
+            or min(self.member_weights) <= 0
+        ):
+            raise ValueError(
+                f"member_weights {member_weights}: one positive weight per member, with units"
+            )
         combine = (
-            _UnitMeans(len(members), self.units)
+            _UnitMeans(len(members), self.units, self.member_weights)
             if self.units
             else _Combine(len(members), self.temperature)
         )
@@ -148,12 +185,19 @@ class DarkCovidNetEnsemble(nn.Module):
         width: int = 1,
         member_inputs: list[int] | None = None,
         units: list[list[int]] | None = None,
+        member_weights: list[float] | None = None,
     ) -> DarkCovidNetEnsemble:
         channels = 1 if member_inputs else in_channels
         members = [
             DarkCovidNet(input_size=input_size, in_channels=channels, width=width) for _ in range(n)
         ]
-        return cls(members, temperature=temperature, member_inputs=member_inputs, units=units)
+        return cls(
+            members,
+            temperature=temperature,
+            member_inputs=member_inputs,
+            units=units,
+            member_weights=member_weights,
+        )
 
     def member_input(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """What member k reads of the ensemble's input."""
@@ -191,7 +235,8 @@ class DarkCovidNetEnsemble(nn.Module):
 def build_classifier(metadata: dict) -> nn.Module:
     """The empty network a weights file's metadata describes: one DarkCovidNet, or an ensemble
     of ``metadata["ensemble"]["members"]`` with the metadata's temperature (members reading
-    their own input channel when ``metadata["ensemble"]["member_inputs"]`` says which);
+    their own input channel when ``metadata["ensemble"]["member_inputs"]`` says which, weighted
+    within their units when ``["member_weights"]`` gives weights);
     ``width`` when the channels were widened."""
     size, channels = int(metadata["input_size"]), int(metadata.get("in_channels", 1))
     width = int(metadata.get("width", 1))  # absent: the published width
@@ -207,6 +252,7 @@ def build_classifier(metadata: dict) -> nn.Module:
         width=width,
         member_inputs=ensemble.get("member_inputs"),
         units=ensemble.get("units"),
+        member_weights=ensemble.get("member_weights"),
     )
     if model.in_channels != channels:
         raise ValueError(f"member_inputs need {model.in_channels} input channels, not {channels}")

@@ -62,6 +62,7 @@ def export_model(
     inputs: tuple[str, ...] = (),
     member_inputs: tuple[int, ...] | None = None,
     units: tuple[tuple[int, ...], ...] | None = None,
+    member_weights: tuple[float, ...] | None = None,
     final_fit: bool = False,
 ) -> Path:
     """Write ``name``.safetensors and its JSON metadata.
@@ -73,12 +74,13 @@ def export_model(
     the safetensors header, so the same tensors served another way get another sha256, hence
     another model version. ``inputs`` / ``member_inputs``: an ensemble whose member k reads input
     channel ``member_inputs[k]``, channel c showing ``inputs[c]``; ``units``: groups of members
-    averaged before the temperature (``DarkCovidNetEnsemble``); ``final_fit``: final fits, not folds.
-    """
+    averaged before the temperature, weighted by ``member_weights`` (in the header too: the same
+    tensors weighted otherwise are another model version); ``final_fit``: final fits."""
     weights_dir.mkdir(parents=True, exist_ok=True)
     weights = weights_dir / f"{name}.safetensors"
     views = check_tta_views(tta_views) if tta_views else ()
-    digest = _save_tensors(model, weights, name=name, views=views)
+    digest = _save_tensors(model, weights, name=name, views=views, member_weights=member_weights)
+    combination = {"member_inputs": member_inputs, "units": units, "member_weights": member_weights}
     metadata = {
         "name": name,
         "model_version": f"{name}@{digest[:12]}",
@@ -91,9 +93,7 @@ def export_model(
             margin=margin, equalize=equalize, lungs=lungs, inputs=inputs
         ),
         "normalization": {"mean": [normalization[0]], "std": [normalization[1]]},
-        **network_forms(
-            width=width, ensemble=ensemble, views=views, member_inputs=member_inputs, units=units
-        ),
+        **network_forms(width=width, ensemble=ensemble, views=views, **combination),
         "temperature": temperature,
         "thresholds": thresholds,
         "weights_file": weights.name,
@@ -105,10 +105,26 @@ def export_model(
     return weights
 
 
-def _save_tensors(model, weights: Path, *, name: str, views: tuple[str, ...]) -> str:
-    """The state dict as safetensors, the views in its header; its sha256."""
+def _save_tensors(
+    model,
+    weights: Path,
+    *,
+    name: str,
+    views: tuple[str, ...],
+    member_weights: tuple[float, ...] | None = None,
+) -> str:
+    """The state dict as safetensors, the views and member weights in its header; its sha256."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    header = {"format": "pt", "name": name, **({"tta": ",".join(views)} if views else {})}
+    header = {
+        "format": "pt",
+        "name": name,
+        **({"tta": ",".join(views)} if views else {}),
+        **(
+            {"member_weights": ",".join(f"{w:.6g}" for w in member_weights)}
+            if member_weights
+            else {}
+        ),
+    }
     return safetensors_write(state, weights, metadata=header)
 
 
@@ -136,22 +152,25 @@ def network_forms(
     views: tuple[str, ...],
     member_inputs: tuple[int, ...] | None = None,
     units: tuple[tuple[int, ...], ...] | None = None,
+    member_weights: tuple[float, ...] | None = None,
 ) -> dict:
     """The keys that tell serving which network to build and how to combine its outputs (each
     absent when it is the published default, so older weights read the same)."""
+    mean = "mean weighted by member_weights" if member_weights else "mean"
     return {
         **({"width": width} if width != 1 else {}),
         **(
             {
                 "ensemble": {
                     "members": ensemble,
-                    "combine": "per unit (a fold's models), the mean of the untempered "
+                    "combine": f"per unit (a fold's models), the {mean} of the untempered "
                     "probabilities over its members and the views, then the temperature; then "
                     "the mean over the units"
                     if units
                     else "mean of calibrated probabilities",
                     **({"member_inputs": list(member_inputs)} if member_inputs else {}),
                     **({"units": [list(u) for u in units]} if units else {}),
+                    **({"member_weights": list(member_weights)} if member_weights else {}),
                 }
             }
             if ensemble

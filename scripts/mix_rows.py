@@ -1,4 +1,4 @@
-"""Finished source-grouped CVs mixed fold by fold: a recipe row whose fold K is the equal-weight
+"""Finished source-grouped CVs mixed fold by fold: a recipe row whose fold K is the (by default equal-weight)
 average of every recipe's fold-K probabilities (reports/recipes/SHIP_RULE.md, fifth and sixth
 sessions).
 
@@ -42,12 +42,26 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def mixed_logits(parts: list[list[list[float]]]) -> list[list[float]]:
-    """log of the mean of the parts' softmax: logits whose softmax is the equal-weight average."""
+def mixed_logits(
+    parts: list[list[list[float]]], weights: list[float] | None = None
+) -> list[list[float]]:
+    """log of the (weighted) mean of the parts' softmax: logits whose softmax is that average;
+    ``weights`` (one per part, any positive scale; None: equal) are normalised to sum to 1."""
     if not parts[0]:
         return []
-    mean = np.mean([_softmax(np.asarray(p, dtype=np.float64)) for p in parts], axis=0)
+    w = mix_weights(weights, len(parts))
+    probs = [_softmax(np.asarray(p, dtype=np.float64)) for p in parts]
+    mean = np.tensordot(np.asarray(w), np.stack(probs), axes=1)
     return np.log(np.clip(mean, 1e-12, None)).tolist()
+
+
+def mix_weights(weights: list[float] | None, n: int) -> list[float]:
+    """The rows' weights normalised to sum to 1 (equal when None)."""
+    if weights is None:
+        return [1.0 / n] * n
+    if len(weights) != n or min(weights) <= 0:
+        raise SystemExit(f"--weights: {n} positive numbers, one per row, not {weights}")
+    return [float(x) / sum(weights) for x in weights]
 
 
 def _same_films(paths_a: list[str], paths_b: list[str]) -> bool:
@@ -55,8 +69,9 @@ def _same_films(paths_a: list[str], paths_b: list[str]) -> bool:
     return paths_a == paths_b or resolve(paths_a) == resolve(paths_b)
 
 
-def mix_fold(folds: list[dict], rows: list[Path]) -> dict:
-    """Fold K of the mixed row from fold K of every row (the first row's JSON otherwise)."""
+def mix_fold(folds: list[dict], rows: list[Path], weights: list[float] | None = None) -> dict:
+    """Fold K of the mixed row from fold K of every row (the first row's JSON otherwise);
+    ``weights``: each row's share of the average (None: equal shares)."""
     first = folds[0]
     for row, fold in zip(rows[1:], folds[1:], strict=True):
         for key in SAME:
@@ -69,16 +84,18 @@ def mix_fold(folds: list[dict], rows: list[Path]) -> dict:
     others = [dict(zip(f["other_idx"], f["other_logits"], strict=True)) for f in folds]
     other_idx = [i for i in first["other_idx"] if all(i in o for o in others)]
     mixed = dict(first)
-    mixed["logits"] = mixed_logits([f["logits"] for f in folds])
+    shares = mix_weights(weights, len(folds))
+    mixed["logits"] = mixed_logits([f["logits"] for f in folds], shares)
     mixed["other_idx"] = other_idx
-    mixed["other_logits"] = mixed_logits([[o[i] for i in other_idx] for o in others])
+    mixed["other_logits"] = mixed_logits([[o[i] for i in other_idx] for o in others], shares)
     # What any member trained on: the merge's ensemble section must not read those films.
     if all("train_idx" in f for f in folds):
         mixed["train_idx"] = sorted(set().union(*(f["train_idx"] for f in folds)))
     mixed["seconds"] = round(sum(f["seconds"] for f in folds), 1)
     mixed["mix"] = [
         {"row": str(row), "signature": f["signature"], "tta_views": f.get("tta_views")}
-        for row, f in zip(rows, folds, strict=True)
+        | ({} if weights is None else {"weight": share})
+        for row, f, share in zip(rows, folds, shares, strict=True)
     ]
     return mixed
 
@@ -88,13 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=Path, nargs="+", required=True, help="finished CV directories")
     p.add_argument("--dst", type=Path, required=True)
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        help="each row's share of the average, in --rows order (any positive scale; default equal)",
+    )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if len(args.rows) < 2:
         p.error("--rows: at least two rows to mix")
     (args.dst / "folds").mkdir(parents=True, exist_ok=True)
     for k in range(args.folds):
         folds = [json.loads((r / "folds" / f"fold-{k}.json").read_text()) for r in args.rows]
-        mixed = mix_fold(folds, args.rows)
+        mixed = mix_fold(folds, args.rows, args.weights)
         (args.dst / "folds" / f"fold-{k}.json").write_text(json.dumps(mixed))
         for j, row in enumerate(args.rows):
             weights = row / "folds" / f"fold-{k}.safetensors"

@@ -7,7 +7,8 @@ either the whole film (input channel 0, ``"film"``) or the film cut by the lung 
 share what serving prepares (input size, normalisation, margin, equalisation): they may differ in
 what they were trained on (data, sampling, epochs). Exported, the ensemble's members are row 0's
 fold models, then row 1's, and so on, with equal weight: the mean of the members' probabilities
-is the mean of the rows' five-member means. The models of fold K form a unit: their untempered
+is the mean of the rows' five-member means (a row mixed with a ``"weight"`` gives its members
+that share of each unit's mean instead). The models of fold K form a unit: their untempered
 probabilities are averaged (over the test-time views too) before the row's temperature, as the
 row's fold K measured them; serving then averages the five units' calibrated probabilities.
 """
@@ -66,7 +67,10 @@ def mixed_ensemble(args, mix: list[dict]):
             inputs.append(channel)
     # Unit i: fold i's models of every row, averaged before the temperature as the row measured.
     units = [[i + j * len(folds) for j in range(len(mix))] for i in range(len(folds))]
-    return DarkCovidNetEnsemble(members, member_inputs=inputs, units=units)
+    # A weighted mix (scripts.mix_rows --weights): row j's share, given to each of its members.
+    weighted = any("weight" in m for m in mix)
+    weights = [float(m["weight"]) for m in mix for _ in folds] if weighted else None
+    return DarkCovidNetEnsemble(members, member_inputs=inputs, units=units, member_weights=weights)
 
 
 def mix_lungs_metadata(mix: list[dict], path: Path) -> dict:

@@ -328,6 +328,7 @@ def export_final(
         inputs=("film", "lungs") if mix else (),
         member_inputs=getattr(model, "member_inputs", None),
         units=getattr(model, "units", None),
+        member_weights=getattr(model, "member_weights", None),
         final_fit=final_fit,
         tta_views=tta_views,
         width=getattr(args, "width", 1),
