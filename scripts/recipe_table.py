@@ -24,6 +24,8 @@ NOT_CANDIDATES = (
     *("bviews-mix-s43-tta", "bviews-mix-224-s43-tta"),
     *("bviews-224-s44", "bviews-224-s44-tta", "bviews-mask-224-s44", "bviews-mask-224-s44-tta"),
     "bviews-mix-224-s44-tta",
+    # Ninth session: the weighted mix's other seeds decide with seed 42, they never ship alone.
+    *("bviews-mixw-224-s43-tta", "bviews-mixw-224-s44-tta"),
 )
 
 
