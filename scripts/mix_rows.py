@@ -1,6 +1,6 @@
-"""Finished source-grouped CVs mixed fold by fold: a recipe row whose fold K is the (by default equal-weight)
-average of every recipe's fold-K probabilities (reports/recipes/SHIP_RULE.md, fifth and sixth
-sessions).
+"""Finished source-grouped CVs mixed fold by fold: a recipe row whose fold K is the average
+(equal-weight unless ``--weights`` gives each row its share) of every recipe's fold-K
+probabilities (reports/recipes/SHIP_RULE.md, fifth, sixth and ninth sessions).
 
     python -m scripts.mix_rows --rows reports/recipes/bviews-tta reports/recipes/bviews-mask-r-tta \
         --dst reports/recipes/bviews-mix-tta

@@ -3,7 +3,6 @@ cut): served as its mixed CV row measured it, explained on the film through each
 and refused when its metadata does not fit."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -11,14 +10,12 @@ import torch
 
 from inference.ensemble import DarkCovidNetEnsemble
 from inference.explain import Frame, input_cams, input_groups, laid_on_film
-from inference.export import export_model
-from inference.lungs import LUNG_WEIGHTS, LungFinder
+from inference.lungs import LungFinder
 from inference.metadata import WeightsIntegrityError, read_metadata
 from inference.predictor import Predictor
-from inference.training.report import lungs_metadata
+from tests.inference.mixing import export_mix, write_mixed_folds
 
 VIEWS = ("identity", "zoom1.04", "zoom1.08")
-MEAN, STD = 0.449, 0.226
 T = 1.4
 
 
@@ -29,8 +26,6 @@ def net(responsive_net):
 
 def export_mixed(tmp_path, film_models, lung_models, *, views=VIEWS):
     """The export of a mixed row: fold j's two models form unit j."""
-    for suffix in (".safetensors", ".json"):
-        shutil.copyfile(LUNG_WEIGHTS.with_suffix(suffix), tmp_path / f"lungs{suffix}")
     n = len(film_models)
     model = DarkCovidNetEnsemble(
         [*film_models, *lung_models],
@@ -38,24 +33,7 @@ def export_mixed(tmp_path, film_models, lung_models, *, views=VIEWS):
         units=[[j, j + n] for j in range(n)],
         temperature=T,
     )
-    return export_model(
-        model,
-        weights_dir=tmp_path,
-        name="mixed",
-        input_size=64,
-        temperature=T,
-        margin=0.0,
-        equalize="none",
-        thresholds={"covid_high": 0.5, "covid_medium": 0.2},
-        normalization=(MEAN, STD),
-        extra={},
-        lungs=lungs_metadata(tmp_path / "lungs.safetensors", "mask"),
-        ensemble=2 * n,
-        tta_views=views,
-        inputs=("film", "lungs"),
-        member_inputs=model.member_inputs,
-        units=model.units,
-    )
+    return export_mix(tmp_path, model, views=views)
 
 
 def records(samples_dir):
@@ -231,24 +209,14 @@ def test_mixing_averages_the_probabilities_of_folds_that_hold_the_same_films(tmp
 
 
 def test_the_mixed_merge_exports_both_rows_fold_models_as_units(tmp_path, net):
-    from safetensors.torch import save_file
-
     from inference.training.cli import fold_ensemble
     from inference.training.mix import mix_lungs
 
-    folds = tmp_path / "folds"
-    folds.mkdir()
     mix = [
         {"row": "a", "signature": {"size": 64}},
         {"row": "b", "signature": {"size": 64, "lungs": "l@1", "lungs_mode": "mask"}},
     ]
-    for k in range(2):
-        (folds / f"fold-{k}.json").write_text(json.dumps({"mix": mix}))
-        for suffix, seed in (("", k), (".mix1", 10 + k)):
-            state = {n: v.contiguous() for n, v in net(seed).state_dict().items()}
-            save_file(state, str(folds / f"fold-{k}{suffix}.safetensors"))
-    args = type("Args", (), {"out": tmp_path, "folds": 2, "ensemble_folds": None, "size": 64})()
-    model = fold_ensemble(args)
+    model = fold_ensemble(write_mixed_folds(tmp_path, mix, net))
     assert model.member_inputs == (0, 0, 1, 1) and model.units == ((0, 2), (1, 3))
     lung_member = model.members[2].features[0][0].weight
     assert torch.equal(lung_member, net(10).features[0][0].weight)  # fold 0 of the lung row
@@ -317,12 +285,8 @@ def test_rows_whose_films_are_not_the_same_do_not_mix(tmp_path):
 
 
 def test_a_mix_of_four_rows_exports_every_row_fold_by_fold_as_units(tmp_path, net):
-    from safetensors.torch import save_file
-
     from inference.training.cli import fold_ensemble
 
-    folds = tmp_path / "folds"
-    folds.mkdir()
     lungs = {"lungs": "l@1", "lungs_mode": "mask"}
     sigs = [
         {"size": 64},
@@ -331,13 +295,7 @@ def test_a_mix_of_four_rows_exports_every_row_fold_by_fold_as_units(tmp_path, ne
         {"size": 64, "data": "all"} | lungs,
     ]
     mix = [{"row": f"r{j}", "signature": s} for j, s in enumerate(sigs)]
-    for k in range(2):
-        (folds / f"fold-{k}.json").write_text(json.dumps({"mix": mix}))
-        for j in range(4):
-            state = {n: v.contiguous() for n, v in net(10 * j + k).state_dict().items()}
-            save_file(state, str(folds / f"fold-{k}{f'.mix{j}' if j else ''}.safetensors"))
-    args = type("Args", (), {"out": tmp_path, "folds": 2, "ensemble_folds": None, "size": 64})()
-    model = fold_ensemble(args)
+    model = fold_ensemble(write_mixed_folds(tmp_path, mix, net))
     assert model.member_inputs == (0, 0, 1, 1, 0, 0, 1, 1)
     assert model.units == ((0, 2, 4, 6), (1, 3, 5, 7))
     third_row_fold_1 = model.members[5].features[0][0].weight

@@ -2,18 +2,15 @@
 session): what the CV measured is what serving gives, and the weights are part of the model."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from inference.ensemble import DarkCovidNetEnsemble, build_classifier
-from inference.export import export_model
-from inference.lungs import LUNG_WEIGHTS
 from inference.metadata import read_metadata
 from inference.predictor import Predictor
-from inference.training.report import lungs_metadata
+from tests.inference.mixing import export_mix, write_mixed_folds
 
 T = 1.3
 
@@ -34,29 +31,6 @@ def weighted_mix(film_models, lung_models, weights):
     )
 
 
-def export(tmp_path, model, *, name="mixed"):
-    for suffix in (".safetensors", ".json"):
-        shutil.copyfile(LUNG_WEIGHTS.with_suffix(suffix), tmp_path / f"lungs{suffix}")
-    return export_model(
-        model,
-        weights_dir=tmp_path,
-        name=name,
-        input_size=64,
-        temperature=T,
-        margin=0.0,
-        equalize="none",
-        thresholds={"covid_high": 0.5, "covid_medium": 0.2},
-        normalization=(0.449, 0.226),
-        extra={},
-        lungs=lungs_metadata(tmp_path / "lungs.safetensors", "mask"),
-        ensemble=len(model.members),
-        inputs=("film", "lungs"),
-        member_inputs=model.member_inputs,
-        units=model.units,
-        member_weights=getattr(model, "member_weights", None),
-    )
-
-
 def test_a_weighted_unit_is_the_weighted_mean_of_its_members_probabilities(net):
     films, cuts = [net(1), net(2)], [net(3), net(4)]
     model = weighted_mix(films, cuts, (1.0, 3.0))
@@ -74,7 +48,7 @@ def test_serving_a_weighted_mix_gives_what_the_weighted_row_measured(tmp_path, s
     from scripts.mix_rows import mixed_logits
 
     film_model, lung_model = net(7), net(8)
-    p = Predictor.load(export(tmp_path, weighted_mix([film_model], [lung_model], (1, 2))))
+    p = Predictor.load(export_mix(tmp_path, weighted_mix([film_model], [lung_model], (1, 2))))
     assert p.model.member_weights == (1.0, 2.0)
     x = p.preprocess(sample_bytes["covid"]).unsqueeze(0)
     with torch.no_grad():
@@ -87,8 +61,8 @@ def test_serving_a_weighted_mix_gives_what_the_weighted_row_measured(tmp_path, s
 
 def test_the_same_tensors_weighted_otherwise_are_another_model_version(tmp_path, net):
     films, cuts = [net(1)], [net(2)]
-    equal = read_metadata(export(tmp_path, weighted_mix(films, cuts, (1, 1)), name="a"))
-    heavier = read_metadata(export(tmp_path, weighted_mix(films, cuts, (1, 2)), name="a"))
+    equal = read_metadata(export_mix(tmp_path, weighted_mix(films, cuts, (1, 1)), name="a"))
+    heavier = read_metadata(export_mix(tmp_path, weighted_mix(films, cuts, (1, 2)), name="a"))
     assert equal["weights_sha256"] != heavier["weights_sha256"]
     assert heavier["ensemble"]["member_weights"] == [1.0, 2.0]
     assert "weighted" in heavier["ensemble"]["combine"]
@@ -142,12 +116,8 @@ def test_mixing_with_weights_gives_each_row_its_share(tmp_path):
 
 
 def test_the_weighted_merge_gives_each_row_weight_to_its_fold_models(tmp_path, net):
-    from safetensors.torch import save_file
-
     from inference.training.cli import fold_ensemble
 
-    folds = tmp_path / "folds"
-    folds.mkdir()
     mix = [
         {"row": "a", "signature": {"size": 64}, "weight": 1 / 3},
         {
@@ -156,12 +126,6 @@ def test_the_weighted_merge_gives_each_row_weight_to_its_fold_models(tmp_path, n
             "weight": 2 / 3,
         },
     ]
-    for k in range(2):
-        (folds / f"fold-{k}.json").write_text(json.dumps({"mix": mix}))
-        for suffix, seed in (("", k), (".mix1", 10 + k)):
-            state = {n: v.contiguous() for n, v in net(seed).state_dict().items()}
-            save_file(state, str(folds / f"fold-{k}{suffix}.safetensors"))
-    args = type("Args", (), {"out": tmp_path, "folds": 2, "ensemble_folds": None, "size": 64})()
-    model = fold_ensemble(args)
+    model = fold_ensemble(write_mixed_folds(tmp_path, mix, net))
     assert model.units == ((0, 2), (1, 3))
     assert model.member_weights == pytest.approx((1 / 3, 1 / 3, 2 / 3, 2 / 3))
