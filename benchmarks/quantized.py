@@ -8,7 +8,8 @@ one is ``onnxruntime.quantization.quantize_static`` (QDQ or QOperator, per-chann
 uint8 activations, MinMax calibration on ``--calibration`` cxr3 films, each with its served
 views). Agreement is read on ``--films`` other cxr3 films, through the predictor's own
 calibration (units, views, temperature): the probabilities the portal would store. Latency: one
-film's batch (its three views, both inputs), one thread, after warm-up. A benchmark, not an
+film's batch (its three views, both inputs), one thread, the worker's session options
+(``inference.engines.onnxruntime_session``), after warm-up. A benchmark, not an
 engine: an int8 model gives other probabilities than the one the CV measured, so it would need
 its own validation before it could serve (BENCHMARKS.md, section 1).
 """
@@ -27,16 +28,6 @@ import torch
 from PIL import Image
 
 CXR3 = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "cxr3"
-
-
-def _session(path: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def _quantize(fp32: Path, out: Path, calibration: list[np.ndarray], fmt: str) -> None:
@@ -83,7 +74,7 @@ def _latency(session, x: np.ndarray, repeat: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from inference.engines import onnx_model_bytes
+    from inference.engines import onnx_model_bytes, onnxruntime_session
     from inference.predictor import Predictor
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.quantized")
@@ -110,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
                 predictor.model, input_size=predictor.input_size, in_channels=len(predictor.inputs)
             )
         )
-        sessions = {"float32": _session(fp32)}
+        sessions = {"float32": onnxruntime_session(str(fp32), threads=1)}
         for fmt in ("qdq", "qoperator"):
             out = Path(tmp) / f"int8-{fmt}.onnx"
             _quantize(fp32, out, calibration, fmt)
-            sessions[f"int8 {fmt}"] = _session(out)
+            sessions[f"int8 {fmt}"] = onnxruntime_session(str(out), threads=1)
 
         def probs(session, x: np.ndarray) -> torch.Tensor:
             return predictor._calibrated(torch.from_numpy(session.run(["logits"], {"x": x})[0]), 1)

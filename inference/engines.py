@@ -249,6 +249,21 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def onnxruntime_session(graph: bytes | str, *, threads: int | None, spinning: bool = False):
+    """An ONNX Runtime CPU session for a graph (bytes or a path) as the worker runs it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    # Idle threads busy-waiting steal a small machine's CPU: off unless asked.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def _onnxruntime_engine(
     model: nn.Module,
     *,
@@ -270,16 +285,7 @@ def _onnxruntime_engine(
         weights_sha256=weights_sha256,
         cache_dir=cache_dir,
     )
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.inter_op_num_threads = 1
-    if threads:
-        options.intra_op_num_threads = threads
-    # Busy-waiting threads between calls steal the CPU from the other worker processes and the
-    # web server on a small machine; a benchmark may turn it on.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(data, threads=threads, spinning=spinning)
 
     def run(batch: torch.Tensor) -> torch.Tensor:
         x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
