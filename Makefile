@@ -34,6 +34,7 @@ install-dev: $(BIN)/.installed-dev $(MO_FILES)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py load_model
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The worker also serves the small "maintenance" queue (the sweeper); `make beat` schedules it

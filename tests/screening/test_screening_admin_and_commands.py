@@ -146,3 +146,30 @@ def test_requeue_stale_dry_run_changes_nothing(screening_factory, monkeypatch):
     screening_factory(status="queued", submitted_at=old, queued_at=old)
     assert "would requeue 1" in run("requeue_stale", "--dry-run")
     assert published == []
+
+
+# --- load_model -------------------------------------------------------------------------------
+def test_load_model_loads_the_shipped_model_once_and_prints_its_version(
+    monkeypatch, settings, real_predictor
+):
+    from screening import ml
+
+    settings.INFERENCE_ENGINE = "eager"  # the ONNX export itself is tested in tests/inference
+    monkeypatch.setattr(ml, "_predictor", None)
+    monkeypatch.setattr(ml, "_lung_finder", None)
+    out = run("load_model")
+    assert out.startswith(f"model ready: {real_predictor.model_version}")
+    assert "lungs@" in out
+    assert ml._predictor is not None and ml._lung_finder is not None
+
+
+def test_load_model_without_weights_is_a_clear_error(monkeypatch, settings, tmp_path):
+    from django.core.management.base import CommandError
+
+    from screening import ml
+
+    settings.INFERENCE_WEIGHTS = str(tmp_path / "missing.safetensors")
+    monkeypatch.setattr(ml, "_predictor", None)
+    with pytest.raises(CommandError, match="the model could not be loaded"):
+        run("load_model")
+    assert ml._predictor is None
