@@ -5,6 +5,9 @@
   transition, prediction and first review moves it) or a review written since the watermark,
   and rebuilds those pairs' rows with one grouped ``INSERT ... SELECT ... ON CONFLICT DO
   UPDATE``; idempotent, so re-reading a pair costs time, never correctness.
+- ``rollup_refresh_if_due``: the same, from the dashboard's own request, where no beat runs (the
+  embedded portal of ``make run``: tasks in-process, ``CELERY_TASK_ALWAYS_EAGER``), at most once
+  per ``DASHBOARD_ROLLUP_INTERVAL_SECONDS``; a no-op in a deployment, where beat refreshes.
 - ``rollup_backfill``: every month rebuilt, one transaction per month (the management command
   ``dashboard_rollup --full``, and the first refresh of a database).
 
@@ -133,3 +136,17 @@ def rollup_refresh() -> RefreshResult:
         seconds = time.monotonic() - clock
         _state_save(watermark=started, seconds=seconds, keys=pairs)
     return RefreshResult(False, pairs, seconds, started)
+
+
+def rollup_refresh_if_due(*, now: datetime.datetime | None = None) -> RefreshResult | None:
+    """``rollup_refresh`` when nothing else will run it (no beat: tasks run in-process) and the
+    last refresh is older than ``DASHBOARD_ROLLUP_INTERVAL_SECONDS``, the beat's own period, so
+    the page's "figures as of" means the same in both; otherwise None."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
+    now = now or timezone.now()
+    state = RollupState.objects.filter(name=STATE).only("refreshed_at").first()
+    period = datetime.timedelta(seconds=settings.DASHBOARD_ROLLUP_INTERVAL_SECONDS)
+    if state is not None and now - state.refreshed_at < period:
+        return None
+    return rollup_refresh()

@@ -13,13 +13,14 @@ from django.views.decorators.http import require_http_methods
 
 from screening.models import Region
 
-from . import charts, selectors, services, stats
+from . import charts, rollups, selectors, services, stats
 from .selectors import LABELS
 
 
 def _scope(request: HttpRequest) -> selectors.Scope:
     if not selectors.user_can_see_dashboard(user=request.user):
         raise Http404
+    rollups.rollup_refresh_if_due()  # embedded mode only: no beat refreshes there
     try:
         months = int(request.GET.get("months") or 12)
     except ValueError:

@@ -199,3 +199,37 @@ def test_an_erased_screening_leaves_the_figures_at_the_nightly_backfill(
 
     assert rollup_backfill.run()["full"] is True
     assert _row(regions, "NORTH-01", month).submitted == before - 1
+
+
+def _embedded_page(client) -> tuple[str, datetime.datetime | None]:
+    page = client.get("/dashboard/").content.decode()
+    state = RollupState.objects.filter(name=rollups.STATE).first()
+    return page, state and state.refreshed_at
+
+
+def test_without_a_beat_the_page_refreshes_its_figures_at_most_once_per_interval(
+    regions, screening_factory, prediction_factory, superuser_client, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the embedded portal of `make run`
+    settings.DASHBOARD_ROLLUP_INTERVAL_SECONDS = 300
+    prediction_factory(screening=screening_factory(region=regions["NORTH-01"], status="completed"))
+    page, first = _embedded_page(superuser_client)
+    assert first is not None and 'data-region="NORTH"' in page
+    assert "have not been computed yet" not in page
+
+    prediction_factory(screening=screening_factory(region=regions["SOUTH-01"], status="completed"))
+    page, again = _embedded_page(superuser_client)
+    assert again == first and 'data-region="SOUTH"' not in page  # within the beat's period
+
+    settings.DASHBOARD_ROLLUP_INTERVAL_SECONDS = 0
+    page, later = _embedded_page(superuser_client)
+    assert later > first and 'data-region="SOUTH"' in page
+
+
+def test_in_a_deployment_the_page_leaves_the_refresh_to_beat(
+    regions, screening_factory, prediction_factory, superuser_client, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    prediction_factory(screening=screening_factory(region=regions["NORTH-01"], status="completed"))
+    page, refreshed = _embedded_page(superuser_client)
+    assert refreshed is None and "have not been computed yet" in page
