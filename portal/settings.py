@@ -188,7 +188,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 # WhiteNoise warns about a missing STATIC_ROOT before the first collectstatic; the finders
 # serve static/ meanwhile, so the warning says nothing useful (and no folder is made here).
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Manifest (hashed names) needs `collectstatic` first: the Dockerfile does that and sets it.
 STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=False)
