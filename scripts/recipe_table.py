@@ -31,6 +31,9 @@ NOT_CANDIDATES = (
     *("bviews-mixw-tta", "bviews-mixw-s43-tta"),
     *("cases-s43", "cases-s43-tta", "cases-mask-s43", "cases-mask-s43-tta", "cases-mixw-s43-tta"),
     *("cases-s44", "cases-s44-tta", "cases-mask-s44", "cases-mask-s44-tta", "cases-mixw-s44-tta"),
+    # Eleventh session: the fast profile's rows (no views), an operator's option, never shipped.
+    *("bviews-mixw", "bviews-mixw-s43", "bviews-mixw-224", "bviews-mixw-224-s43"),
+    "bviews-mixw-224-s44",
 )
 
 
