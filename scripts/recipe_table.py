@@ -34,6 +34,9 @@ NOT_CANDIDATES = (
     # Eleventh session: the fast profile's rows (no views), an operator's option, never shipped.
     *("bviews-mixw", "bviews-mixw-s43", "bviews-mixw-224", "bviews-mixw-224-s43"),
     "bviews-mixw-224-s44",
+    # Eleventh session, second declaration: the heavier weights' other seeds decide with seed 42.
+    *("bviews-mixw3-224-s43-tta", "bviews-mixw3-224-s44-tta"),
+    *("bviews-mixw4-224-s43-tta", "bviews-mixw4-224-s44-tta"),
 )
 
 
