@@ -217,7 +217,9 @@ ZH = {
     "Waiting": "等待时间",
     "COVID-19": "新冠肺炎",
     "Predicted": "预测",
-    "quality": "质量",
+    "quality: %(flags)s": "质量：%(flags)s",
+    "%(flags)s.": "%(flags)s。",
+    ", ": "、",  # msgctxt "list separator" (screening/templatetags/wording.py)
     "Not reviewed": "未审阅",
     "Pages": "分页",
     "Previous": "上一页",

@@ -83,7 +83,12 @@ def script_msgids(path: Path) -> set:
 def catalog(domain: str, language: str) -> dict:
     locale = to_locale(language)
     with (REPO / "locale" / locale / "LC_MESSAGES" / f"{domain}.po").open("rb") as handle:
-        return {m.id: m for m in read_po(handle, locale=locale) if m.id}
+        # A pgettext message is extracted as (context, msgid): keyed the same way here.
+        return {
+            (m.context, m.id) if m.context else m.id: m
+            for m in read_po(handle, locale=locale)
+            if m.id
+        }
 
 
 def _untranslated(ids: set, messages: dict) -> list:
@@ -147,3 +152,14 @@ def test_the_compiled_catalogue_is_what_django_uses():
         assert gettext("Submit a chest X-ray") == "提交胸部X光片"
     with override("en"):
         assert gettext("Submit a chest X-ray") == "Submit a chest X-ray"
+
+
+def test_a_list_of_quality_flags_is_joined_with_the_languages_own_separator():
+    from django.template import Context, Template
+
+    page = Template("{% load wording %}{{ flags|listing }}")
+    flags = ["low contrast", "rotated"]
+    with override("zh-hans"):
+        assert page.render(Context({"flags": flags})) == "low contrast、rotated"
+    with override("en"):
+        assert page.render(Context({"flags": flags})) == "low contrast, rotated"
