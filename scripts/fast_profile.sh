@@ -8,8 +8,10 @@
 #   INFERENCE_WEIGHTS=$PWD/runs/fast-profile/darkcovidnet.safetensors make run   (or the workers)
 #
 # Rebuilds the row bviews-mixw from the committed fold JSONs and exports it (calibration and band
-# thresholds fitted on its own out-of-fold predictions). Needs the git history (a clone, not an
-# archive) and runs/Data_Entry_2017_v2020.csv.gz (see scripts/bviews_row.sh).
+# thresholds fitted on its own out-of-fold predictions; the row's report is rewritten with the
+# same numbers and the current commit). Needs the git history (a clone, not an archive) and
+# runs/Data_Entry_2017_v2020.csv.gz (see scripts/bviews_row.sh). Check it serves its row:
+#   .venv/bin/python -m scripts.served_vs_folds --weights DIR/darkcovidnet.safetensors --row reports/recipes/bviews-mixw
 set -e
 cd "$(dirname "$0")/.."
 dst=${1:-runs/fast-profile}
