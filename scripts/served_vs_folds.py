@@ -1,6 +1,6 @@
 """Does an exported ensemble serve what its row measured? On films that no fold model trained on
 (the row's ``--eval-data`` films: ``other_idx`` of every fold JSON), the served probabilities
-(``Predictor.predict``) against the fold JSONs' five-unit mean (each unit's mixed logits over the
+(``Predictor.predict``) against the fold JSONs' mean over the units (each unit's mixed logits over the
 temperature, softmaxed, averaged over the units: the combination the metadata describes).
 
     python -m scripts.served_vs_folds --weights runs/fast-profile/darkcovidnet.safetensors \
@@ -19,11 +19,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, required=True)
@@ -33,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=1e-5)
     args = parser.parse_args(argv)
 
+    from inference.metrics import softmax
     from inference.predictor import Predictor
 
     predictor = Predictor.load(args.weights)
@@ -44,14 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.row}: no films outside the folds' own data (no --eval-data)")
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(len(other), size=min(args.films, len(other)), replace=False)
+    # [films, classes]: each unit's tempered probabilities, averaged over the units.
+    expected = np.mean(
+        [softmax(np.asarray(f["other_logits"])[picks], temperature) for f in loaded], axis=0
+    )
     worst = 0.0
-    for j in picks:
-        expected = np.mean(
-            [_softmax(np.asarray(f["other_logits"][j]) / temperature) for f in loaded], axis=0
-        )
+    for j, row in zip(picks, expected, strict=True):
         served = predictor.predict(Path(paths[other[j]]).read_bytes())["probabilities"]
         got = np.array([served[c] for c in predictor.classes])
-        worst = max(worst, float(np.abs(got - expected).max()))
+        worst = max(worst, float(np.abs(got - row).max()))
     print(
         f"{predictor.model_version}: {len(picks)} films, {len(folds)} units; "
         f"largest difference {worst:.2e} (tolerance {args.tolerance:.0e})"
