@@ -6,6 +6,7 @@
 #   scripts/bviews_row.sh merge NAME [options]    # the row, then its TTA row NAME-tta (the three
 #                                                 # served views), both merged into reports/recipes
 #   scripts/bviews_row.sh final NAME [options]    # the recipe on every cxr3 film (NAME/final/)
+#   scripts/bviews_row.sh export NAME DIR [options]  # the row's fold models as one ensemble in DIR
 #   e.g. scripts/bviews_row.sh fold bviews-224 0 --size 224   (a later --size overrides 128)
 #
 # Needs runs/Data_Entry_2017_v2020.csv.gz (NIH's metadata, from the torchxrayvision wheel:

@@ -30,8 +30,4 @@ done
 $py -m scripts.mix_rows --rows reports/recipes/bviews reports/recipes/bviews-mask-r \
   --dst reports/recipes/bviews-mixw --weights 1 2
 cp inference/weights/lungs.safetensors inference/weights/lungs.json "$dst/"
-$py -m inference.train --size 128 --threads 1 --folds 5 --split sources --aug published \
-  --norm imagenet --margin 0 --equalize none --epochs 30 --data ../shared/datasets/cxr3 \
-  --eval-data ../shared/datasets/cxr-multi --eval-data ../shared/datasets/cxr-cases \
-  --sampling source-sqrt --views runs/Data_Entry_2017_v2020.csv.gz \
-  --out reports/recipes/bviews-mixw --export-ensemble --weights-dir "$dst"
+scripts/bviews_row.sh export bviews-mixw "$dst"
