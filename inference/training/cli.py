@@ -107,6 +107,13 @@ def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
         help="input normalisation: the project's (0.5, 0.29) or ImageNet's grey mean/sd",
     )
     p.add_argument(
+        "--adversary",
+        type=float,
+        default=0.0,
+        help="weight of a class-conditional source adversary behind a gradient reversal "
+        "(0: off; 1: the DANN schedule's full weight)",
+    )
+    p.add_argument(
         "--split",
         choices=("groups", "images", "sources"),
         default="groups",

@@ -114,7 +114,10 @@ def build_dataloaders(
     strength: str = "standard",
     sample_weights: np.ndarray | None = None,
     norm: str = "project",
+    sources: list[str] | None = None,
 ):
+    """fastai loaders of the films ``records``/``arrays``; with ``sources`` (the adversary's
+    vocabulary) every item also yields its source as a second target."""
     from fastai.vision.all import (
         CategoryBlock,
         DataBlock,
@@ -135,10 +138,16 @@ def build_dataloaders(
         batch_tfms += [transforms[name](**kwargs) for name, kwargs in extra]
     mean, std = NORMALIZATIONS[norm]
     batch_tfms.append(Normalize.from_stats([mean], [std], cuda=False))
+    blocks = (ImageBlock(cls=PILImageBW), CategoryBlock(vocab=list(CLASSES)))
+    get_y = lambda i: records[i].label  # noqa: E731
+    if sources is not None:
+        blocks += (CategoryBlock(vocab=list(sources)),)
+        get_y = [get_y, lambda i: records[i].source]
     block = DataBlock(
-        blocks=(ImageBlock(cls=PILImageBW), CategoryBlock(vocab=list(CLASSES))),
+        blocks=blocks,
+        n_inp=1,
         get_x=lambda i: PILImageBW.create(arrays[i]),
-        get_y=lambda i: records[i].label,
+        get_y=get_y,
         splitter=IndexSplitter(list(valid_idx)),
         batch_tfms=batch_tfms,
     )
@@ -162,6 +171,7 @@ def train_one(records, arrays, valid_idx, args, *, device):
         set_seed,
     )
 
+    from inference.training.adversary import AdversarialLoss, SourceAdversary, scale_callback
     from inference.training.options import new_model
 
     set_seed(args.seed, reproducible=True)
@@ -170,10 +180,14 @@ def train_one(records, arrays, valid_idx, args, *, device):
     sampler = source_sqrt_weights if args.sampling == "source-sqrt" else source_balanced_weights
     if getattr(args, "views", None):
         sampler = view_balanced(sampler)
+    adversary = getattr(args, "adversary", 0.0)
+    # Every source of the fold's films, in a fixed order (held-out ones included: unused rows).
+    sources = sorted({r.source for r in records}) if adversary else None
     dls = build_dataloaders(
         records,
         arrays,
         valid_idx,
+        sources=sources,
         bs=args.bs,
         seed=args.seed,
         augment=not args.no_augment,
@@ -190,14 +204,19 @@ def train_one(records, arrays, valid_idx, args, *, device):
     )
     # oneDNN's channels-last convolutions are ~3x faster on CPU than NCHW for this network.
     cbs = [ChannelsLast()] + ([MixUp(args.mixup)] if args.mixup else [])
-    learn = Learner(
-        dls,
-        new_model(args).to(device),
-        loss_func=CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing),
-        metrics=[accuracy, BalancedAccuracy()] if len(valid_idx) else [],
-        cbs=cbs,
-    )
+    model = new_model(args)
+    loss_func = CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing)
+    metrics = [accuracy, BalancedAccuracy()] if len(valid_idx) else []
+    if adversary:
+        model = SourceAdversary(model, n_classes=len(CLASSES), n_sources=len(sources))
+        loss_func = AdversarialLoss(model, loss_func)
+        # fastai's metrics take one target; the per-epoch losses are what the history keeps.
+        metrics = []
+        cbs.append(scale_callback(adversary))
+    learn = Learner(dls, model.to(device), loss_func=loss_func, metrics=metrics, cbs=cbs)
     learn.fit_one_cycle(args.epochs, lr_max=args.lr)
+    if adversary:  # only the classifier is kept, predicted with and saved
+        learn.model = learn.model.net
     history = {"train_loss": [], "valid_loss": []}
     for row in learn.recorder.values:
         history["train_loss"].append(float(row[0]))
@@ -210,6 +229,8 @@ def oof_logits(learn, dls) -> tuple[np.ndarray, np.ndarray]:
     from fastai.vision.all import noop
 
     logits, targets = learn.get_preds(dl=dls.valid, act=noop)
+    if isinstance(targets, (list, tuple)):  # with the adversary: (class, source)
+        targets = targets[0]
     return logits.float().cpu().numpy(), targets.cpu().numpy()
 
 

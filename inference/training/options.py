@@ -22,6 +22,7 @@ VARIANT_DEFAULTS = {
     "lungs_mode": "crop",
     "views": None,
     "width": 1,
+    "adversary": 0.0,
 }
 
 
