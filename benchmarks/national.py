@@ -565,7 +565,7 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
         ("search: name (last name, 1 in 9 rows)", sample["full_name"].split()[-1].lower()),
         ("search: name (first and last)", sample["full_name"]),
     ):
-        for who, user in (("district", d_user), ("national", admin)):
+        for who, user in (("district", d_user), ("province", p_user), ("national", admin)):
             out.append(
                 (
                     f"{label} ({who})",

@@ -121,7 +121,7 @@ def screening_search(
     condition = conditions[0]
     for more in conditions[1:]:
         condition |= more
-    qs = selectors.screenings_visible_to(user=user).filter(condition)
+    qs = selectors.screenings_visible_to(user=user, bigint_region_ids=True).filter(condition)
     return list(qs.select_related("region").order_by("-submitted_at")[:limit])
 
 
