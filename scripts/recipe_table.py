@@ -37,6 +37,8 @@ NOT_CANDIDATES = (
     # Eleventh session, second declaration: the heavier weights' other seeds decide with seed 42.
     *("bviews-mixw3-224-s43-tta", "bviews-mixw3-224-s44-tta"),
     *("bviews-mixw4-224-s43-tta", "bviews-mixw4-224-s44-tta"),
+    # Twelfth session: the source adversary on one seed, declared not a candidate on one seed.
+    *("cases-adv", "cases-adv-tta", "cases-adv-mask", "cases-adv-mask-tta", "cases-advmixw-tta"),
 )
 
 
