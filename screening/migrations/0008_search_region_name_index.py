@@ -26,9 +26,19 @@ INDEX = (
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX}")
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
+    # An interrupted CONCURRENTLY build (a deadlock, a cancelled deploy) leaves the index
+    # behind marked invalid, and IF NOT EXISTS would then keep it: drop it and build again.
+    with schema_editor.connection.cursor() as cur:
+        cur.execute(
+            "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [NAME]
+        )
+        left = cur.fetchone()
+    if left and left[0]:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")
+    schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX}")
 
 
 def backwards(apps, schema_editor):
