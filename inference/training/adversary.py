@@ -100,3 +100,9 @@ def scale_callback(weight: float):
                 model.scale = adversary_scale(self.learn.pct_train, weight=weight)
 
     return AdversaryScale()
+
+
+def with_adversary(model: nn.Module, class_loss, *, n_classes: int, n_sources: int, weight: float):
+    """(the wrapped model, its loss, the callback that ramps the reversal) for one fit."""
+    wrapped = SourceAdversary(model, n_classes=n_classes, n_sources=n_sources)
+    return wrapped, AdversarialLoss(wrapped, class_loss), scale_callback(weight)

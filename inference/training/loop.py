@@ -171,7 +171,7 @@ def train_one(records, arrays, valid_idx, args, *, device):
         set_seed,
     )
 
-    from inference.training.adversary import AdversarialLoss, SourceAdversary, scale_callback
+    from inference.training.adversary import with_adversary
     from inference.training.options import new_model
 
     set_seed(args.seed, reproducible=True)
@@ -208,21 +208,26 @@ def train_one(records, arrays, valid_idx, args, *, device):
     loss_func = CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing)
     metrics = [accuracy, BalancedAccuracy()] if len(valid_idx) else []
     if adversary:
-        model = SourceAdversary(model, n_classes=len(CLASSES), n_sources=len(sources))
-        loss_func = AdversarialLoss(model, loss_func)
-        # fastai's metrics take one target; the per-epoch losses are what the history keeps.
-        metrics = []
-        cbs.append(scale_callback(adversary))
+        model, loss_func, callback = with_adversary(
+            model, loss_func, n_classes=len(CLASSES), n_sources=len(sources), weight=adversary
+        )
+        metrics = []  # fastai's metrics take one target; the history keeps the losses
+        cbs.append(callback)
     learn = Learner(dls, model.to(device), loss_func=loss_func, metrics=metrics, cbs=cbs)
     learn.fit_one_cycle(args.epochs, lr_max=args.lr)
     if adversary:  # only the classifier is kept, predicted with and saved
         learn.model = learn.model.net
+    return learn, dls, _history(learn, validated=len(valid_idx) > 0)
+
+
+def _history(learn, *, validated: bool) -> dict[str, list[float]]:
+    """Per-epoch training (and validation) losses, as fastai's recorder kept them."""
     history = {"train_loss": [], "valid_loss": []}
     for row in learn.recorder.values:
         history["train_loss"].append(float(row[0]))
-        if len(valid_idx) and len(row) > 1:
+        if validated and len(row) > 1:
             history["valid_loss"].append(float(row[1]))
-    return learn, dls, history
+    return history
 
 
 def oof_logits(learn, dls) -> tuple[np.ndarray, np.ndarray]:
