@@ -6,6 +6,8 @@ live table), PostgreSQL only (the embedded SQLite has small tables)."""
 
 from django.db import migrations
 
+from portal.concurrent_index import index_create_concurrently
+
 INDEXES = (
     ("dashboard_screening_updated", "screening_screening", "updated_at"),
     ("dashboard_review_created", "screening_review", "created_at"),
@@ -16,9 +18,7 @@ def create(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, table, column in INDEXES:
-        schema_editor.execute(
-            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}")'
-        )
+        index_create_concurrently(schema_editor, name=name, on=f'"{table}" ("{column}")')
 
 
 def drop(apps, schema_editor):

@@ -7,6 +7,8 @@ migration is not atomic; SQLite (the embedded development default) gets the fiel
 
 from django.db import migrations, models
 
+from portal.concurrent_index import index_create_concurrently
+
 BACKFILL = """
 UPDATE screening_screening SET
     triage_score = (
@@ -54,7 +56,7 @@ def create_indexes(apps, schema_editor):
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for name, definition in POSTGRES_INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {definition}")
+        index_create_concurrently(schema_editor, name=name, on=definition)
 
 
 def drop_indexes(apps, schema_editor):

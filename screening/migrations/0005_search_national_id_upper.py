@@ -14,6 +14,8 @@ Built ``CONCURRENTLY`` (no write lock on a live table), so not atomic; PostgreSQ
 
 from django.db import migrations
 
+from portal.concurrent_index import index_create_concurrently
+
 INDEXES = {
     "screening_national_id_upper": "screening_screening (upper(national_id::text), submitted_at)",
     "screening_region_submitted": "screening_screening (region_id, submitted_at)",
@@ -24,7 +26,7 @@ def create_index(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, definition in INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {definition}")
+        index_create_concurrently(schema_editor, name=name, on=definition)
 
 
 def drop_index(apps, schema_editor):

@@ -10,6 +10,8 @@ only.
 
 from django.db import migrations
 
+from portal.concurrent_index import index_create_concurrently
+
 RANK = "(COALESCE(triage_score, -1.0) * -1.0)"
 NEW = (
     "screening_triage_region_status",
@@ -24,7 +26,7 @@ OLD = (
 def _swap(schema_editor, build, drop) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {build[0]} ON {build[1]}")
+    index_create_concurrently(schema_editor, name=build[0], on=build[1])
     schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {drop[0]}")
 
 

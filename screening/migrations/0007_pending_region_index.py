@@ -13,17 +13,19 @@ list's ``status IN (...)`` implies it (tests/benchmarks/test_triage_queries.py).
 
 from django.db import migrations
 
+from portal.concurrent_index import index_create_concurrently
+
 STATUSES = ("received", "queued", "processing", "failed", "rejected")
 NAME = "screening_pending_region"
-INDEX = (
-    f"{NAME} ON screening_screening (region_id, submitted_at) INCLUDE (id) "
+ON = (
+    "screening_screening (region_id, submitted_at) INCLUDE (id) "
     f"WHERE status IN ({', '.join(repr(s) for s in STATUSES)})"
 )
 
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX}")
+        index_create_concurrently(schema_editor, name=NAME, on=ON)
 
 
 def backwards(apps, schema_editor):

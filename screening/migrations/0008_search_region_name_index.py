@@ -18,9 +18,11 @@ rows in 1.2 s). ``CONCURRENTLY``, so not atomic; PostgreSQL only.
 
 from django.db import migrations
 
+from portal.concurrent_index import index_create_concurrently
+
 NAME = "screening_region_full_name_trgm"
-INDEX = (
-    f"{NAME} ON screening_screening USING gin (region_id, upper(full_name::text) gin_trgm_ops) "
+ON = (
+    "screening_screening USING gin (region_id, upper(full_name::text) gin_trgm_ops) "
     "WHERE region_id > 0"
 )
 
@@ -29,16 +31,7 @@ def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
-    # An interrupted CONCURRENTLY build (a deadlock, a cancelled deploy) leaves the index
-    # behind marked invalid, and IF NOT EXISTS would then keep it: drop it and build again.
-    with schema_editor.connection.cursor() as cur:
-        cur.execute(
-            "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [NAME]
-        )
-        left = cur.fetchone()
-    if left and left[0]:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")
-    schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX}")
+    index_create_concurrently(schema_editor, name=NAME, on=ON)
 
 
 def backwards(apps, schema_editor):
