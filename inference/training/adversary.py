@@ -87,17 +87,15 @@ class AdversarialLoss:
         return loss
 
 
-def scale_callback(weight: float):
-    """A fastai callback that sets the adversary's scale from training progress each batch."""
+def scale_callback(model: SourceAdversary, *, weight: float):
+    """A fastai callback that sets ``model``'s reversal scale from training progress each batch."""
     from fastai.callback.core import Callback
 
     class AdversaryScale(Callback):
         order = 0
 
         def before_batch(self):
-            model = self.learn.model
-            if isinstance(model, SourceAdversary):
-                model.scale = adversary_scale(self.learn.pct_train, weight=weight)
+            model.scale = adversary_scale(self.learn.pct_train, weight=weight)
 
     return AdversaryScale()
 
@@ -105,4 +103,4 @@ def scale_callback(weight: float):
 def with_adversary(model: nn.Module, class_loss, *, n_classes: int, n_sources: int, weight: float):
     """(the wrapped model, its loss, the callback that ramps the reversal) for one fit."""
     wrapped = SourceAdversary(model, n_classes=n_classes, n_sources=n_sources)
-    return wrapped, AdversarialLoss(wrapped, class_loss), scale_callback(weight)
+    return wrapped, AdversarialLoss(wrapped, class_loss), scale_callback(wrapped, weight=weight)

@@ -2,16 +2,22 @@
 and a tiny fold run whose saved model is a plain DarkCovidNet."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from inference import train
 from inference.model import DarkCovidNet
-from inference.training.adversary import SourceAdversary, adversary_scale, reverse_gradient
+from inference.training.adversary import (
+    SourceAdversary,
+    adversary_scale,
+    reverse_gradient,
+    scale_callback,
+)
+from tests.inference.tiny_data import tiny_dataset_write
 
 
 def test_the_reversal_layer_passes_values_and_turns_the_gradient_around():
@@ -27,6 +33,16 @@ def test_the_adversary_weight_ramps_from_nothing_to_its_full_value():
     assert values[0] == 0.0
     assert all(b > a for a, b in zip(values, values[1:], strict=False))
     assert values[-1] == pytest.approx(0.8, abs=1e-3)
+
+
+def test_the_callback_sets_the_reversal_from_training_progress_before_each_batch():
+    model = SourceAdversary(DarkCovidNet(input_size=64), n_classes=3, n_sources=2)
+    callback = scale_callback(model, weight=0.8)
+    for progress in (0.0, 0.3, 1.0):
+        callback.learn = SimpleNamespace(pct_train=progress)
+        callback.before_batch()
+        assert model.scale == adversary_scale(progress, weight=0.8)
+    assert model.scale > 0.7
 
 
 def test_the_head_learns_the_source_while_the_network_is_pushed_the_other_way():
@@ -60,18 +76,9 @@ def test_the_head_learns_the_source_while_the_network_is_pushed_the_other_way():
 @pytest.fixture(scope="module")
 def two_source_dataset(tmp_path_factory):
     """Every class from two sources (a manifest with a source column)."""
-    root = tmp_path_factory.mktemp("two-sources")
-    rng = np.random.default_rng(3)
-    rows = ["path,label,group,source"]
-    for k, label in enumerate(("covid", "normal", "pneumonia")):
-        (root / label).mkdir()
-        for i in range(6):
-            img = Image.fromarray(rng.integers(0, 80, size=(96, 96), dtype=np.uint8))
-            ImageDraw.Draw(img).ellipse((10 + 10 * k, 20, 60 + 8 * k, 80), fill=120 + 40 * k)
-            img.save(root / label / f"{i}.png")
-            rows.append(f"{label}/{i}.png,{label},{label}-{i // 2},site-{i % 2}")
-    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return root
+    return tiny_dataset_write(
+        tmp_path_factory.mktemp("two-sources"), per_class=6, seed=3, sources=2
+    )
 
 
 def test_a_fold_trained_with_the_adversary_saves_a_plain_classifier_and_records_the_option(

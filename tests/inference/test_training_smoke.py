@@ -2,29 +2,16 @@
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 from inference import train
 from inference.predictor import Predictor, WeightsIntegrityError
+from tests.inference.tiny_data import tiny_dataset_write
 
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(7)
-    rows = ["path,label,group"]
-    for k, label in enumerate(("covid", "normal", "pneumonia")):
-        (root / label).mkdir()
-        for i in range(4):
-            arr = rng.integers(0, 80, size=(96, 96), dtype=np.uint8)
-            img = Image.fromarray(arr)
-            ImageDraw.Draw(img).ellipse((10 + 10 * k, 20, 60 + 8 * k, 80), fill=120 + 40 * k)
-            img.save(root / label / f"{i}.png")
-            rows.append(f"{label}/{i}.png,{label},{label}-{i // 2}")
-    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return root
+    return tiny_dataset_write(tmp_path_factory.mktemp("tiny"), per_class=4, seed=7)
 
 
 def tiny_args(dataset, *extra: str) -> list[str]:
