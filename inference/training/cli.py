@@ -114,6 +114,12 @@ def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
         "(0: off; 1: the DANN schedule's full weight)",
     )
     p.add_argument(
+        "--distill",
+        type=Path,
+        help="a teacher's fold units (scripts.teacher_targets): fold K also learns from unit K's "
+        "probabilities, and from them alone on the films of the sources other folds hold out",
+    )
+    p.add_argument(
         "--split",
         choices=("groups", "images", "sources"),
         default="groups",
@@ -162,6 +168,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_input_arguments(p)
     args = p.parse_args(argv)
     args.data = args.data or [DEFAULT_DATA]
+    if args.distill and (args.adversary or args.split != "sources" or args.mixup):
+        p.error("--distill needs --split sources, and neither --adversary nor --mixup")
     return args
 
 

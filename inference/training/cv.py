@@ -81,19 +81,28 @@ def fold_result(records, arrays, valid_idx, k, args, *, device, trainable=None):
     t0 = time.time()
     trainable = np.ones(len(records), dtype=bool) if trainable is None else trainable
     sources = args.split == "sources"
-    train_idx = train_indices(records, valid_idx, trainable, hold_out_sources=sources)
+    distill = getattr(args, "distill", None)
+    # A student also draws the --eval-data films of the sources other folds hold out, unlabelled.
+    drawn = np.ones(len(records), dtype=bool) if distill else trainable
+    train_idx = train_indices(records, valid_idx, drawn, hold_out_sources=sources)
     # fastai validates every epoch (loss curves) on the fold's group-split films only; the
     # held-out sources are predicted once after training, which costs a fraction of the time.
     watched = np.array(
         [i for i in valid_idx if not sources or records[i].source in GROUP_SPLIT_SOURCES], dtype=int
     )
     sub = np.concatenate([train_idx, watched])
+    teacher = None
+    if distill:
+        from inference.training.distill import teacher_probabilities
+
+        teacher = (teacher_probabilities(distill, k, [records[i] for i in sub]), trainable[sub])
     learn, dls, history = train_one(
         [records[i] for i in sub],
         arrays[sub],
         np.arange(len(train_idx), len(sub)),
         args,
         device=device,
+        teacher=teacher,
     )
     watched_logits, targets = oof_logits(learn, dls)
     if not np.array_equal(targets, [CLASSES.index(records[i].label) for i in watched]):

@@ -115,9 +115,11 @@ def build_dataloaders(
     sample_weights: np.ndarray | None = None,
     norm: str = "project",
     sources: list[str] | None = None,
+    soft_targets: np.ndarray | None = None,
 ):
     """fastai loaders of the films ``records``/``arrays``; with ``sources`` (the adversary's
-    vocabulary) every item also yields its source as a second target."""
+    vocabulary) every item also yields its source as a second target, with ``soft_targets``
+    (distillation: ``inference.training.distill.student_targets``) that row of floats."""
     from fastai.vision.all import (
         CategoryBlock,
         DataBlock,
@@ -125,6 +127,7 @@ def build_dataloaders(
         IndexSplitter,
         Normalize,
         PILImageBW,
+        RegressionBlock,
         aug_transforms,
     )
 
@@ -143,6 +146,9 @@ def build_dataloaders(
     if sources is not None:
         blocks += (CategoryBlock(vocab=list(sources)),)
         get_y = [get_y, lambda i: records[i].source]
+    elif soft_targets is not None:
+        blocks += (RegressionBlock(n_out=soft_targets.shape[1]),)
+        get_y = [get_y, lambda i: soft_targets[i].astype(np.float32)]
     block = DataBlock(
         blocks=blocks,
         n_inp=1,
@@ -159,7 +165,8 @@ def build_dataloaders(
     return block.dataloaders(items, bs=bs, num_workers=0, seed=seed)
 
 
-def train_one(records, arrays, valid_idx, args, *, device):
+def train_one(records, arrays, valid_idx, args, *, device, teacher=None):
+    """One fit; ``teacher`` (distillation): (probabilities, labelled) per film of ``records``."""
     import torch
     from fastai.callback.channelslast import ChannelsLast
     from fastai.callback.mixup import MixUp
@@ -172,6 +179,7 @@ def train_one(records, arrays, valid_idx, args, *, device):
     )
 
     from inference.training.adversary import with_adversary
+    from inference.training.distill import DistillationLoss, student_inputs
     from inference.training.options import new_model
 
     set_seed(args.seed, reproducible=True)
@@ -183,23 +191,30 @@ def train_one(records, arrays, valid_idx, args, *, device):
     adversary = getattr(args, "adversary", 0.0)
     # Every source of the fold's films, in a fixed order (held-out ones included: unused rows).
     sources = sorted({r.source for r in records}) if adversary else None
+    sample_weights = sampler(records) if balanced else None
+    soft = None
+    if teacher is not None:  # the student: unlabelled films, the teacher's targets and shares
+        records, soft, sample_weights = student_inputs(
+            records, *teacher, valid_idx=valid_idx, sampler=sampler if balanced else None
+        )
     dls = build_dataloaders(
         records,
         arrays,
         valid_idx,
         sources=sources,
+        soft_targets=soft,
         bs=args.bs,
         seed=args.seed,
         augment=not args.no_augment,
         strength=args.aug,
-        sample_weights=sampler(records) if balanced else None,
+        sample_weights=sample_weights,
         norm=args.norm,
     )
     dls.to(device)
     # Balanced sampling already evens out the classes; weighting the loss too would overcorrect.
     weights = (
         None
-        if balanced or args.sampling == "none"
+        if sample_weights is not None or args.sampling == "none"
         else torch.tensor(class_weights([records[i].label for i in train_idx]), device=device)
     )
     # oneDNN's channels-last convolutions are ~3x faster on CPU than NCHW for this network.
@@ -207,6 +222,8 @@ def train_one(records, arrays, valid_idx, args, *, device):
     model = new_model(args)
     loss_func = CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing)
     metrics = [accuracy, BalancedAccuracy()] if len(valid_idx) else []
+    if teacher is not None:
+        loss_func, metrics = DistillationLoss(), []  # metrics take one target; see the history
     if adversary:
         model, loss_func, callback = with_adversary(
             model, loss_func, n_classes=len(CLASSES), n_sources=len(sources), weight=adversary

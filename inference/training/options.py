@@ -23,6 +23,7 @@ VARIANT_DEFAULTS = {
     "views": None,
     "width": 1,
     "adversary": 0.0,
+    "distill": None,
 }
 
 
@@ -30,6 +31,10 @@ def variant_options(args) -> dict:
     options = {k: getattr(args, k, VARIANT_DEFAULTS[k]) for k in VARIANT_DEFAULTS}
     options["eval_data"] = [str(d) for d in options["eval_data"]]
     options["views"] = options["views"] and Path(options["views"]).name
+    if options["distill"] is not None:  # the teacher is part of the recipe: name its version
+        from inference.training.distill import teacher_version
+
+        options["distill"] = teacher_version(options["distill"])
     if options["lungs"] is not None:  # the lung model is part of the recipe: name its version
         from inference.lungs import LungFinder
 

@@ -10,10 +10,10 @@ from PIL import Image, ImageDraw
 
 
 def tiny_dataset_write(
-    root: Path, *, per_class: int, seed: int, sources: int | None = None
+    root: Path, *, per_class: int, seed: int, sources: int | None = None, group_size: int = 2
 ) -> Path:
-    """Films under ``root/<label>/`` and a ``manifest.csv`` (groups of two films); with
-    ``sources``, a source column spreading each class's films over that many sites."""
+    """Films under ``root/<label>/`` and a ``manifest.csv`` (groups of ``group_size`` films);
+    with ``sources``, a source column spreading each class's films over that many sites."""
     rng = np.random.default_rng(seed)
     rows = ["path,label,group" + (",source" if sources else "")]
     for k, label in enumerate(("covid", "normal", "pneumonia")):
@@ -22,7 +22,7 @@ def tiny_dataset_write(
             img = Image.fromarray(rng.integers(0, 80, size=(96, 96), dtype=np.uint8))
             ImageDraw.Draw(img).ellipse((10 + 10 * k, 20, 60 + 8 * k, 80), fill=120 + 40 * k)
             img.save(root / label / f"{i}.png")
-            row = f"{label}/{i}.png,{label},{label}-{i // 2}"
+            row = f"{label}/{i}.png,{label},{label}-{i // group_size}"
             rows.append(row + (f",site-{i % sources}" if sources else ""))
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root
