@@ -39,6 +39,10 @@ NOT_CANDIDATES = (
     *("bviews-mixw4-224-s43-tta", "bviews-mixw4-224-s44-tta"),
     # Twelfth session: the source adversary on one seed, declared not a candidate on one seed.
     *("cases-adv", "cases-adv-tta", "cases-adv-mask", "cases-adv-mask-tta", "cases-advmixw-tta"),
+    # Thirteenth session: the student of the shipped model; one seed is no candidate, its other
+    # seeds decide with it (and the -tta row is recorded, not decided on).
+    *("bviews-kd", "bviews-kd-tta", "bviews-kd-s43", "bviews-kd-s44"),
+    *("bviews-kd-s43-tta", "bviews-kd-s44-tta"),
 )
 
 
