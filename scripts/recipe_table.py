@@ -43,6 +43,10 @@ NOT_CANDIDATES = (
     # seeds decide with it (and the -tta row is recorded, not decided on).
     *("bviews-kd", "bviews-kd-tta", "bviews-kd-s43", "bviews-kd-s44"),
     *("bviews-kd-s43-tta", "bviews-kd-s44-tta"),
+    # Thirteenth session, second declaration: the 64 px rows decide as three seeds, and the
+    # one-view mix is the fast profile's candidate only.
+    *("bviews-64", "bviews-64-tta", "bviews-mask-64", "bviews-mask-64-tta", "bviews-mixw-64"),
+    "bviews-mixw-64-tta",
 )
 
 
