@@ -80,29 +80,15 @@ def fold_result(records, arrays, valid_idx, k, args, *, device, trainable=None):
             return np.array(saved["logits"]), saved["history"], saved["seconds"]
     t0 = time.time()
     trainable = np.ones(len(records), dtype=bool) if trainable is None else trainable
-    sources = args.split == "sources"
-    distill = getattr(args, "distill", None)
-    # A student also draws the --eval-data films of the sources other folds hold out, unlabelled.
-    drawn = np.ones(len(records), dtype=bool) if distill else trainable
-    train_idx = train_indices(records, valid_idx, drawn, hold_out_sources=sources)
-    # fastai validates every epoch (loss curves) on the fold's group-split films only; the
-    # held-out sources are predicted once after training, which costs a fraction of the time.
-    watched = np.array(
-        [i for i in valid_idx if not sources or records[i].source in GROUP_SPLIT_SOURCES], dtype=int
-    )
+    train_idx, watched = _fold_films(records, valid_idx, trainable, args)
     sub = np.concatenate([train_idx, watched])
-    teacher = None
-    if distill:
-        from inference.training.distill import teacher_probabilities
-
-        teacher = (teacher_probabilities(distill, k, [records[i] for i in sub]), trainable[sub])
     learn, dls, history = train_one(
         [records[i] for i in sub],
         arrays[sub],
         np.arange(len(train_idx), len(sub)),
         args,
         device=device,
-        teacher=teacher,
+        teacher=_fold_teacher(getattr(args, "distill", None), k, records, sub, trainable),
     )
     watched_logits, targets = oof_logits(learn, dls)
     if not np.array_equal(targets, [CLASSES.index(records[i].label) for i in watched]):
@@ -133,6 +119,29 @@ def fold_result(records, arrays, valid_idx, k, args, *, device, trainable=None):
         },
     )
     return fold_logits, history, seconds
+
+
+def _fold_films(records, valid_idx, trainable, args) -> tuple[np.ndarray, np.ndarray]:
+    """(what fold ``valid_idx``'s model trains on, which of its films fastai validates on)."""
+    sources = args.split == "sources"
+    # A student also draws the --eval-data films of the sources other folds hold out, unlabelled.
+    drawn = np.ones(len(records), dtype=bool) if getattr(args, "distill", None) else trainable
+    train_idx = train_indices(records, valid_idx, drawn, hold_out_sources=sources)
+    # fastai validates every epoch (loss curves) on the fold's group-split films only; the
+    # held-out sources are predicted once after training, which costs a fraction of the time.
+    watched = np.array(
+        [i for i in valid_idx if not sources or records[i].source in GROUP_SPLIT_SOURCES], dtype=int
+    )
+    return train_idx, watched
+
+
+def _fold_teacher(distill, k: int, records, sub: np.ndarray, trainable: np.ndarray):
+    """(unit k's probabilities, labelled) for the fold's films ``sub``; None without a teacher."""
+    if not distill:
+        return None
+    from inference.training.distill import teacher_probabilities
+
+    return teacher_probabilities(distill, k, [records[i] for i in sub]), trainable[sub]
 
 
 def save_fold(path, model, args, result: dict) -> None:

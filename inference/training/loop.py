@@ -7,6 +7,7 @@ import numpy as np
 from inference.constants import CLASSES
 from inference.preprocessing import MEAN, STD
 from inference.training.data import Record
+from inference.training.distill import DistillationLoss
 
 
 def class_weights(labels: list[str]) -> list[float]:
@@ -166,7 +167,7 @@ def build_dataloaders(
 
 
 def train_one(records, arrays, valid_idx, args, *, device, teacher=None):
-    """One fit; ``teacher`` (distillation): (probabilities, labelled) per film of ``records``."""
+    """One fit; ``teacher``: (probabilities, labelled) per film of ``records`` (distillation)."""
     import torch
     from fastai.callback.channelslast import ChannelsLast
     from fastai.callback.mixup import MixUp
@@ -179,24 +180,14 @@ def train_one(records, arrays, valid_idx, args, *, device, teacher=None):
     )
 
     from inference.training.adversary import with_adversary
-    from inference.training.distill import DistillationLoss, student_inputs
     from inference.training.options import new_model
 
     set_seed(args.seed, reproducible=True)
     train_idx = np.setdiff1d(np.arange(len(records)), valid_idx)
-    balanced = args.sampling in ("source-balanced", "source-sqrt")
-    sampler = source_sqrt_weights if args.sampling == "source-sqrt" else source_balanced_weights
-    if getattr(args, "views", None):
-        sampler = view_balanced(sampler)
     adversary = getattr(args, "adversary", 0.0)
     # Every source of the fold's films, in a fixed order (held-out ones included: unused rows).
     sources = sorted({r.source for r in records}) if adversary else None
-    sample_weights = sampler(records) if balanced else None
-    soft = None
-    if teacher is not None:  # the student: unlabelled films, the teacher's targets and shares
-        records, soft, sample_weights = student_inputs(
-            records, *teacher, valid_idx=valid_idx, sampler=sampler if balanced else None
-        )
+    records, soft, sample_weights = _sampling(records, valid_idx, args, teacher)
     dls = build_dataloaders(
         records,
         arrays,
@@ -221,9 +212,9 @@ def train_one(records, arrays, valid_idx, args, *, device, teacher=None):
     cbs = [ChannelsLast()] + ([MixUp(args.mixup)] if args.mixup else [])
     model = new_model(args)
     loss_func = CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing)
-    metrics = [accuracy, BalancedAccuracy()] if len(valid_idx) else []
-    if teacher is not None:
-        loss_func, metrics = DistillationLoss(), []  # metrics take one target; see the history
+    metrics = [accuracy, BalancedAccuracy()] if len(valid_idx) and soft is None else []
+    if teacher is not None:  # (fastai's metrics take one target; the history keeps the losses)
+        loss_func = DistillationLoss()
     if adversary:
         model, loss_func, callback = with_adversary(
             model, loss_func, n_classes=len(CLASSES), n_sources=len(sources), weight=adversary
@@ -235,6 +226,22 @@ def train_one(records, arrays, valid_idx, args, *, device, teacher=None):
     if adversary:  # only the classifier is kept, predicted with and saved
         learn.model = learn.model.net
     return learn, dls, _history(learn, validated=len(valid_idx) > 0)
+
+
+def _sampling(records, valid_idx, args, teacher):
+    """(records, second targets or None, sampling weights or None) of one fit: the recipe's
+    sampler, and for a student (``teacher``) its unlabelled films, targets and shares."""
+    from inference.training.distill import student_inputs
+
+    balanced = args.sampling in ("source-balanced", "source-sqrt")
+    sampler = source_sqrt_weights if args.sampling == "source-sqrt" else source_balanced_weights
+    if getattr(args, "views", None):
+        sampler = view_balanced(sampler)
+    if teacher is None:
+        return records, None, sampler(records) if balanced else None
+    return student_inputs(
+        records, *teacher, valid_idx=valid_idx, sampler=sampler if balanced else None
+    )
 
 
 def _history(learn, *, validated: bool) -> dict[str, list[float]]:
