@@ -162,23 +162,19 @@ def export_unit(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    split = argv.index("--") if "--" in argv else len(argv)
+    from inference.training.cli import fold_tta_views, recipe_arguments, split_at_dashes
+
+    own_argv, train_argv = split_at_dashes(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m scripts.final_mix")
     p.add_argument("--row", type=Path, required=True, help="the mixed row's report folder")
     p.add_argument("--models", type=Path, nargs="+", required=True, help="one per mixed row")
     p.add_argument("--dst", type=Path, required=True)
     p.add_argument("--lungs", type=Path, default=Path("inference/weights/lungs.safetensors"))
     p.add_argument("--export", action="store_true", help="export the unit as the shipped model")
-    own = p.parse_args(argv[:split])
-    import torch
-
-    from inference.training.cli import fold_tta_views, parse_args
+    own = p.parse_args(own_argv)
     from inference.training.mix import fold_mix
 
-    train_args = parse_args([*argv[split + 1 :], "--out", str(own.row)])
-    if train_args.threads:
-        torch.set_num_threads(train_args.threads)
+    train_args = recipe_arguments(train_argv, out=own.row)
     report = json.loads((own.row / "report.json").read_text())
     mix = fold_mix(own.row)
     tta = tuple(fold_tta_views(train_args))

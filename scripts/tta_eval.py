@@ -45,22 +45,18 @@ def tta_logits(model, arrays: np.ndarray, *, views: list[str], norm: str, bs: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    split = argv.index("--") if "--" in argv else len(argv)
+    from inference.training.cli import load_data, recipe_arguments, split_at_dashes
+
+    own_argv, train_argv = split_at_dashes(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m scripts.tta_eval")
     p.add_argument("--src", type=Path, required=True)
     p.add_argument("--dst", type=Path, required=True)
     p.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
-    own = p.parse_args(argv[:split])
+    own = p.parse_args(own_argv)
     check_tta_views(own.views)
-    import torch
-
-    from inference.training.cli import load_data, parse_args
     from inference.training.options import fold_model
 
-    train_args = parse_args([*argv[split + 1 :], "--out", str(own.src)])
-    if train_args.threads:
-        torch.set_num_threads(train_args.threads)
+    train_args = recipe_arguments(train_argv, out=own.src)
     _, _, arrays = load_data(train_args)
     (own.dst / "folds").mkdir(parents=True, exist_ok=True)
     for k in range(train_args.folds):

@@ -173,6 +173,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def split_at_dashes(argv: list[str]) -> tuple[list[str], list[str]]:
+    """A script's own arguments (before ``--``) and the recipe's train arguments (after it)."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    return argv[:split], argv[split + 1 :]
+
+
+def recipe_arguments(argv: list[str], *, out: Path) -> argparse.Namespace:
+    """A recipe's train arguments read as ``python -m inference.train`` reads them, with ``--out
+    out``; torch's CPU threads set as its ``--threads`` asks (scripts that re-read a CV)."""
+    import torch
+
+    args = parse_args([*argv, "--out", str(out)])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
 def load_data(args) -> tuple[list, np.ndarray, np.ndarray]:
     """Records of ``--data`` and ``--eval-data``, which of them may be trained on, and their
     preprocessed arrays (lung-cropped with ``--lungs``)."""

@@ -43,10 +43,11 @@ def teacher_probabilities(teacher_dir: Path, k: int, records) -> np.ndarray:
     matched by resolved path); a film the teacher file lacks is an error."""
     saved = np.load(Path(teacher_dir) / f"fold-{k}.npz")
     where = {str(p): n for n, p in enumerate(saved["paths"])}
-    missing = [r.path for r in records if os.path.realpath(r.path) not in where]
+    paths = [os.path.realpath(r.path) for r in records]
+    missing = [p for p in paths if p not in where]
     if missing:
         raise SystemExit(f"{teacher_dir}/fold-{k}.npz has no probabilities for {missing[0]}")
-    probs = saved["probs"][[where[os.path.realpath(r.path)] for r in records]]
+    probs = saved["probs"][[where[p] for p in paths]]
     return np.asarray(probs, dtype=np.float64)
 
 

@@ -212,7 +212,7 @@ def train_one(records, arrays, valid_idx, args, *, device, teacher=None):
     cbs = [ChannelsLast()] + ([MixUp(args.mixup)] if args.mixup else [])
     model = new_model(args)
     loss_func = CrossEntropyLossFlat(weight=weights, label_smoothing=args.label_smoothing)
-    metrics = [accuracy, BalancedAccuracy()] if len(valid_idx) and soft is None else []
+    metrics = [accuracy, BalancedAccuracy()] if len(valid_idx) and teacher is None else []
     if teacher is not None:  # (fastai's metrics take one target; the history keeps the losses)
         loss_func = DistillationLoss()
     if adversary:
