@@ -38,34 +38,42 @@ def unit_probabilities(film_model, mask_model, film, mask, *, views, norm, weigh
     return weights[0] * p_film + weights[1] * p_mask
 
 
+def _recorded_unit(recorded_fold: dict, paths: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """The films the CV recorded fold K's unit on, as rows of ``paths``, and its probabilities."""
+    from scripts.mix_rows import _softmax
+
+    row_of = {path: n for n, path in enumerate(paths)}
+    films = recorded_fold["paths"]
+    rows = [row_of[os.path.realpath(films[i])] for i in recorded_fold["valid_idx"]]
+    rows += [row_of[os.path.realpath(films[i])] for i in recorded_fold["other_idx"]]
+    logits = recorded_fold["logits"] + recorded_fold["other_logits"]
+    return rows, _softmax(np.asarray(logits))
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    split = argv.index("--") if "--" in argv else len(argv)
+    from inference.training.cli import recipe_arguments, split_at_dashes
+
+    mine, recipe = split_at_dashes(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m scripts.teacher_targets")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--weights", type=Path, default=WEIGHTS)
     p.add_argument("--recorded", type=Path, default=RECORDED)
-    own = p.parse_args(argv[:split])
-    import torch
+    own = p.parse_args(mine)
 
+    from inference.lungs import LUNG_WEIGHTS
     from inference.model import DarkCovidNet
-    from inference.training.cli import load_data, parse_args
-    from scripts.mix_rows import _softmax
+    from inference.training.cli import load_data
     from scripts.unpack_ensemble import member_states
 
     meta = json.loads(own.weights.with_suffix(".json").read_text())
-    ens = meta["ensemble"]
     views = meta["tta"]["views"]
     folds = meta["ensemble_of_folds"]
-    weights = [float(w) for w in ens["member_weights"]]
+    weights = [float(w) for w in meta["ensemble"]["member_weights"]]
     weights = [weights[0], weights[len(folds)]]
     weights = [w / sum(weights) for w in weights]
-    film_args = parse_args([*argv[split + 1 :], "--out", str(own.out)])
-    if film_args.threads:
-        torch.set_num_threads(film_args.threads)
-    lungs = Path("inference/weights/lungs.safetensors")
-    mask_args = parse_args(
-        [*argv[split + 1 :], "--out", str(own.out), "--lungs", str(lungs), "--lungs-mode", "mask"]
+    film_args = recipe_arguments(recipe, out=own.out)
+    mask_args = recipe_arguments(
+        [*recipe, "--lungs", str(LUNG_WEIGHTS), "--lungs-mode", "mask"], out=own.out
     )
     records, _, film = load_data(film_args)
     _, _, mask = load_data(mask_args)
@@ -83,17 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             *models, film, mask, views=views, norm=film_args.norm, weights=weights
         )
         recorded = json.loads((own.recorded / "folds" / f"fold-{k}.json").read_text())
-        where = {os.path.realpath(q): n for n, q in enumerate(recorded["paths"])}
-        idx = np.array([where[paths[n]] for n in range(len(paths))])
-        order = {n: m for m, n in enumerate(idx)}
-        check_idx = recorded["valid_idx"] + recorded["other_idx"]
-        check_logits = recorded["logits"] + recorded["other_logits"]
-        mine = probs[[order[n] for n in check_idx]]
-        diff = float(np.abs(mine - _softmax(np.asarray(check_logits))).max())
+        rows, recorded_probs = _recorded_unit(recorded, paths)
+        diff = float(np.abs(probs[rows] - recorded_probs).max())
         worst = max(worst, diff)
-        print(
-            f"fold {k}: {len(paths)} films; recorded unit on {len(check_idx)}: max |dp| {diff:.2e}"
-        )
+        print(f"fold {k}: {len(paths)} films; recorded unit on {len(rows)}: max |dp| {diff:.2e}")
         np.savez(own.out / f"fold-{k}.npz", paths=paths, probs=probs.astype(np.float32))
     (own.out / "teacher.json").write_text(
         json.dumps(
