@@ -3,7 +3,9 @@
 import datetime
 
 import pytest
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from screening import selectors
@@ -170,6 +172,65 @@ def test_search_matches_a_reference_by_its_beginning_in_any_spelling(clinician_n
     assert people.screening_search(user=clinician_north, query=body[:3]) == []  # under 4
     south = findable["south"].reference
     assert people.screening_search(user=clinician_north, query=south) == []
+
+
+@pytest.fixture
+def amina_in_the_north(make_scored):
+    """Seven "Amina" screenings over NORTH's districts, interleaved in time, one in SOUTH."""
+    now = timezone.now()
+    made = [
+        make_scored(
+            full_name=f"Amina Patient{i}",
+            region=region,
+            submitted_at=now - datetime.timedelta(minutes=minutes),
+        )
+        for i, (region, minutes) in enumerate(
+            [
+                ("NORTH-01", 1),
+                ("NORTH-01", 2),
+                ("NORTH-02", 3),
+                ("NORTH-01", 4),
+                ("NORTH", 5),
+                ("NORTH-02", 6),
+                ("NORTH-01", 7),
+            ]
+        )
+    ]
+    make_scored(full_name="Amina South", region="SOUTH-01", submitted_at=now)
+    return made  # newest first
+
+
+def test_a_province_clinicians_name_search_finds_the_newest_matches_over_every_district(
+    clinician_province, amina_in_the_north
+):
+    """Searched region by region and merged: the newest ``limit`` of all the regions together,
+    several from one district where they are the newest, none from outside the province."""
+    from screening import people
+
+    for limit in (1, 3, 5, 50):
+        found = people.screening_search(user=clinician_province, query="amina", limit=limit)
+        assert [s.pk for s in found] == [s.pk for s in amina_in_the_north[:limit]], limit
+
+
+def test_a_province_clinicians_name_search_is_one_index_walk_per_region(
+    clinician_province, amina_in_the_north, monkeypatch
+):
+    """One branch per region (the province and its three districts, the closed one included),
+    each newest first with its own limit, where one condition over all of them walked the
+    national time index (BENCHMARKS.md, section 5e); the same screenings as that one query."""
+    from screening import people
+
+    with CaptureQueriesContext(connection) as ctx:
+        by_region = people.screening_search(user=clinician_province, query="amina")
+    (merged,) = [q["sql"] for q in ctx.captured_queries if "UNION ALL" in q["sql"]]
+    assert merged.count("UNION ALL") == 3 and merged.count("LIMIT 50") == 5, merged
+    monkeypatch.setattr(people, "SEARCH_REGIONS_ONE_BY_ONE_MAX", 1)  # past it: one query
+    with CaptureQueriesContext(connection) as ctx:
+        at_once = people.screening_search(user=clinician_province, query="amina")
+    assert not any("UNION" in q["sql"] for q in ctx.captured_queries)
+    assert (
+        [s.pk for s in by_region] == [s.pk for s in at_once] == [s.pk for s in amina_in_the_north]
+    )
 
 
 def test_a_search_that_can_match_nothing_says_what_to_type(
