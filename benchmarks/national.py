@@ -564,8 +564,10 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
         ("search: national ID", sample["national_id"].lower()),
         ("search: name (last name, 1 in 9 rows)", sample["full_name"].split()[-1].lower()),
         ("search: name (first and last)", sample["full_name"]),
-        # A name nobody has: the rare-name end, where a walk newest first would read everything.
+        # Names nobody has: the rare-name end, where a walk newest first would read everything;
+        # the second of common trigrams (two first names), as a real rare name mostly is.
         ("search: name (no match)", "Zyxwvut"),
+        ("search: name (no match, common trigrams)", "Amina Chen"),
     ):
         for who, user in (("district", d_user), ("province", p_user), ("national", admin)):
             out.append(

@@ -5,17 +5,15 @@ results of the triage list. Writes are ``*_recover``; reads are selectors (keywo
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import hmac
 import logging
-import operator
 import secrets
 import statistics
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
@@ -95,8 +93,8 @@ def _search_conditions(query: str) -> list[Q]:
         # References are stored as CXR-XXXX-XXXX; "7K3Q9D2M" or "cxr-7k3q" find them too.
         dashed = "-".join(body[i : i + 4] for i in range(0, len(body), 4))
         conditions.append(Q(reference__startswith=f"CXR-{dashed}"))
-    words = _name_words(text)
-    if words:
+    words = text.split(" ") if text else []
+    if _is_name_query(text):
         name = Q()
         for word in words:
             name &= Q(full_name__icontains=word)
@@ -104,32 +102,17 @@ def _search_conditions(query: str) -> list[Q]:
     return conditions
 
 
-def _name_words(query: str) -> list[str]:
-    """The words a name search looks for in ``query``: every word, when there is no digit and
-    one word has at least 3 letters; else none (an identifier, or too short)."""
-    text = " ".join((query or "").split())
-    words = text.split(" ") if text else []
-    if not any(ch.isdigit() for ch in text) and any(len(w) >= NAME_WORD_MIN for w in words):
-        return words
-    return []
+def _is_name_query(query: str) -> bool:
+    """A name search: no digit, and one word of at least 3 letters."""
+    words = (query or "").split()
+    return not any(ch.isdigit() for ch in query or "") and any(
+        len(w) >= NAME_WORD_MIN for w in words
+    )
 
 
 def search_query_usable(*, query: str) -> bool:
     """Whether ``query`` can find anything (see ``screening_search``); else say what to type."""
     return bool(_search_conditions(query))
-
-
-# A user of a few regions (a province's districts) is searched region by region, each region's
-# newest matches from its own index, then merged: one condition over all of them walked the
-# national time index (a common last name in a province of 11 districts: 78-242 ms at 10 M rows)
-# or read every match of a full name through 11 scans of the name index (154-207 ms); region by
-# region both are 13-26 ms (BENCHMARKS.md, section 5e). A reference or national ID is one entry
-# of its own index whatever the regions: region by region only costs it more (3-4 -> 8-12 ms).
-# Past this many regions one walk newest first meets matches often enough (the regions hold a
-# large share of the rows). 40 is estimated, not measured: that walk read ~225,000 / n rows for
-# a 1-in-9 name over n of ~500 similar districts (28,000 for 11, ~8 us each), a branch costs
-# ~1 ms; the two meet near 40.
-SEARCH_REGIONS_ONE_BY_ONE_MAX = 40
 
 
 def screening_search(
@@ -144,26 +127,40 @@ def screening_search(
     conditions = _search_conditions(query)
     if not conditions:
         return []
-    condition = functools.reduce(operator.or_, conditions)
-    visible, per_region = selectors.screenings_visible_for_search(user=user)
-    if (
-        1 < len(per_region) <= SEARCH_REGIONS_ONE_BY_ONE_MAX
-        and _name_words(query)
-        and connection.features.supports_slicing_ordering_in_compound
-    ):
-        newest = [
-            Screening.objects.filter(region, condition)
-            .order_by("-submitted_at")
-            .values_list("pk", "submitted_at")
-            for region in per_region
-        ]
-        merged = newest[0][:limit].union(*(n[:limit] for n in newest[1:]), all=True)
-        qs = Screening.objects.filter(
-            pk__in=[pk for pk, _ in merged.order_by("-submitted_at")[:limit]]
-        )
-    else:  # one region, every region, many, or a database without ordered UNION parts (SQLite)
-        qs = visible.filter(condition)
+    condition = conditions[0]
+    for more in conditions[1:]:
+        condition |= more
+    if user.is_superuser and _is_name_query(query) and connection.vendor == "postgresql":
+        return _name_search_everywhere(condition=condition, limit=limit)
+    qs = selectors.screenings_visible_to(user=user, bigint_region_ids=True).filter(condition)
     return list(qs.select_related("region").order_by("-submitted_at")[:limit])
+
+
+# A name over every region (a superuser): one walk newest first of the national time index finds
+# a common name at once, but PostgreSQL expects two common words to meet as often as their shares
+# say, so a name nobody has made of common trigrams (two first names) walked all 10 M rows (more
+# than 5 s; BENCHMARKS.md, section 5e). So the walk stops at the newest rows of this window, and
+# what it did not find there is read from the trigram index (bitmap scans only, for that query).
+SEARCH_EVERYWHERE_WINDOW = 20_000
+
+
+def _name_search_everywhere(*, condition: Q, limit: int) -> list[Screening]:
+    newest = Screening.objects.order_by("-submitted_at").values_list("submitted_at", flat=True)
+    edge = list(newest[SEARCH_EVERYWHERE_WINDOW - 1 : SEARCH_EVERYWHERE_WINDOW])
+    rows = Screening.objects.filter(condition).select_related("region").order_by("-submitted_at")
+    if not edge:  # fewer rows than the window: the walk reads at most that many
+        return list(rows[:limit])
+    found = list(rows.filter(submitted_at__gte=edge[0])[:limit])
+    if len(found) == limit:
+        return found
+    older = rows.filter(submitted_at__lt=edge[0])[: limit - len(found)]
+    with transaction.atomic(), connection.cursor() as cur:
+        # Only bitmap scans for this query: the trigram index's, not a walk (SET LOCAL ends
+        # with the transaction; set back here for a caller's longer one, e.g. a test's).
+        cur.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        found += list(older)
+        cur.execute("SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_indexscan TO DEFAULT")
+    return found
 
 
 # --- work through the list ----------------------------------------------------------------------

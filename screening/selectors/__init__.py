@@ -18,7 +18,6 @@ from .scope import (
     region_choices_for_upload,
     region_list_active,
     regions_for_user,
-    screenings_visible_for_search,
     screenings_visible_to,
 )
 from .triage import (
@@ -58,7 +57,6 @@ __all__ = [
     "review_history",
     "screening_get_for_patient",
     "screening_get_for_user",
-    "screenings_visible_for_search",
     "screenings_visible_to",
     "triage_cursor",
     "triage_cursor_decode",

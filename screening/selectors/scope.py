@@ -19,7 +19,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast
-from django.db.models.lookups import Exact, In
+from django.db.models.lookups import In
 from django.http import Http404
 
 from ..models import (
@@ -89,9 +89,11 @@ def regions_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Regi
 
 
 # --- clinician reads --------------------------------------------------------------------------
-def screenings_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Screening]:
+def screenings_visible_to(
+    *, user: AbstractBaseUser | AnonymousUser, bigint_region_ids: bool = False
+) -> QuerySet[Screening]:
     """Screenings of the regions ``user`` serves (every one for a superuser, none when signed
-    out)."""
+    out). ``bigint_region_ids``: the ids typed as the column, for the name search (below)."""
     if not user.is_authenticated or not user.is_active:
         return Screening.objects.none()
     if user.is_superuser:
@@ -99,26 +101,14 @@ def screenings_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet
     # Region ids resolved now (one small query): a literal ``region_id IN (...)`` makes one
     # region's triage list an index range at national scale (BENCHMARKS.md); a subquery does not.
     region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
+    if bigint_region_ids:
+        # A bare literal is an integer, and the region + name index (migration 0008, btree_gin
+        # before PostgreSQL 18) has no integer = bigint operator. Not the default: compiling a
+        # cast per id cost a province's triage page ~2.5 ms (BENCHMARKS.md, section 5d).
+        return Screening.objects.filter(
+            In(F("region_id"), [Cast(Value(pk), BigIntegerField()) for pk in region_ids])
+        )
     return Screening.objects.filter(region_id__in=region_ids)
-
-
-def screenings_visible_for_search(
-    *, user: AbstractBaseUser | AnonymousUser
-) -> tuple[QuerySet[Screening], list[Exact]]:
-    """``screenings_visible_to`` for the search: all of them, and one condition per region the
-    user serves (none for a superuser or a user without regions; ``.filter()`` them only where
-    they are used: ~0.1 ms each), from one query of the user's regions. The region ids are typed
-    as the column (bigint): the region + name index (migration 0008, btree_gin before PostgreSQL
-    18) has no integer = bigint operator. Not for the triage list: a cast per id cost a
-    province's page ~2.5 ms (BENCHMARKS.md, section 5d)."""
-    if not user.is_authenticated or not user.is_active:
-        return Screening.objects.none(), []
-    if user.is_superuser:
-        return Screening.objects.all(), []
-    region_ids = sorted(regions_for_user(user=user).values_list("id", flat=True))
-    typed = [Cast(Value(pk), BigIntegerField()) for pk in region_ids]
-    per_region = [Exact(F("region_id"), pk) for pk in typed]
-    return Screening.objects.filter(In(F("region_id"), typed)), per_region
 
 
 def _with_review_annotations(qs: QuerySet[Screening]) -> QuerySet[Screening]:

@@ -5,7 +5,6 @@ import datetime
 import pytest
 from django.db import connection
 from django.http import Http404
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from screening import selectors
@@ -203,8 +202,8 @@ def amina_in_the_north(make_scored):
 def test_a_province_clinicians_name_search_finds_the_newest_matches_over_every_district(
     clinician_province, amina_in_the_north
 ):
-    """Searched region by region and merged: the newest ``limit`` of all the regions together,
-    several from one district where they are the newest, none from outside the province."""
+    """The newest ``limit`` of all the regions together, several from one district where they
+    are the newest, none from outside the province."""
     from screening import people
 
     for limit in (1, 3, 5, 50):
@@ -212,25 +211,32 @@ def test_a_province_clinicians_name_search_finds_the_newest_matches_over_every_d
         assert [s.pk for s in found] == [s.pk for s in amina_in_the_north[:limit]], limit
 
 
-def test_a_province_clinicians_name_search_is_one_index_walk_per_region(
-    clinician_province, amina_in_the_north, monkeypatch
+@pytest.mark.parametrize("window", [1, 3, 8, 100])
+def test_a_name_search_over_every_region_finds_the_newest_matches_past_its_walking_window(
+    superuser, amina_in_the_north, make_scored, monkeypatch, window
 ):
-    """One branch per region (the province and its three districts, the closed one included),
-    each newest first with its own limit, where one condition over all of them walked the
-    national time index (BENCHMARKS.md, section 5e); the same screenings as that one query."""
+    """A superuser's name search walks only the newest rows of a window and reads the older
+    matches through the trigram index: the same newest matches whatever the window, and the
+    planner's settings are back to normal afterwards in the caller's transaction."""
     from screening import people
 
-    with CaptureQueriesContext(connection) as ctx:
-        by_region = people.screening_search(user=clinician_province, query="amina")
-    (merged,) = [q["sql"] for q in ctx.captured_queries if "UNION ALL" in q["sql"]]
-    assert merged.count("UNION ALL") == 3 and merged.count("LIMIT 50") == 5, merged
-    monkeypatch.setattr(people, "SEARCH_REGIONS_ONE_BY_ONE_MAX", 1)  # past it: one query
-    with CaptureQueriesContext(connection) as ctx:
-        at_once = people.screening_search(user=clinician_province, query="amina")
-    assert not any("UNION" in q["sql"] for q in ctx.captured_queries)
-    assert (
-        [s.pk for s in by_region] == [s.pk for s in at_once] == [s.pk for s in amina_in_the_north]
-    )
+    for minutes in (0, 8, 9):  # others, around and between the matches
+        make_scored(
+            full_name="Grace Other",
+            submitted_at=timezone.now() - datetime.timedelta(minutes=minutes),
+        )
+    monkeypatch.setattr(people, "SEARCH_EVERYWHERE_WINDOW", window)
+    south = people.screening_search(user=superuser, query="amina south")
+    assert [s.full_name for s in south] == ["Amina South"]
+    for limit in (1, 4, 50):
+        found = people.screening_search(user=superuser, query="amina", limit=limit)
+        expected = ["Amina South", *(s.full_name for s in amina_in_the_north)][:limit]
+        assert [s.full_name for s in found] == expected, (window, limit)
+    with connection.cursor() as cur:
+        cur.execute("SHOW enable_seqscan")
+        assert cur.fetchone()[0] == "on"
+        cur.execute("SHOW enable_indexscan")
+        assert cur.fetchone()[0] == "on"
 
 
 def test_a_search_that_can_match_nothing_says_what_to_type(
