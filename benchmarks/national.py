@@ -557,6 +557,12 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
     # case: the upper-case index), a name. Names here come from 10 x 9 first/last names, so a
     # last name matches 1 screening in 9: far less selective than real names.
     reference = sample["reference"]
+    # A clinician of three provinces (33 regions): where one query's planner walks the national
+    # time index for a name (a province's still reads the region + name index).
+    p3_user = clinician("bench.provinces3", province)
+    p3_user.clinician_profile.regions.set(
+        Region.objects.filter(parent__isnull=True).order_by("id")[:3]
+    )
     for label, text in (
         ("search: reference", reference),
         ("search: reference prefix CXR-XXXX", reference[:8]),
@@ -569,7 +575,12 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
         ("search: name (no match)", "Zyxwvut"),
         ("search: name (no match, common trigrams)", "Amina Chen"),
     ):
-        for who, user in (("district", d_user), ("province", p_user), ("national", admin)):
+        for who, user in (
+            ("district", d_user),
+            ("province", p_user),
+            ("three provinces", p3_user),
+            ("national", admin),
+        ):
             out.append(
                 (
                     f"{label} ({who})",

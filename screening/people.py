@@ -130,24 +130,29 @@ def screening_search(
     condition = conditions[0]
     for more in conditions[1:]:
         condition |= more
-    if user.is_superuser and _is_name_query(query) and connection.vendor == "postgresql":
-        return _name_search_everywhere(condition=condition, limit=limit)
-    qs = selectors.screenings_visible_to(user=user, bigint_region_ids=True).filter(condition)
-    return list(qs.select_related("region").order_by("-submitted_at")[:limit])
+    visible, regions = selectors.screenings_visible_for_search(user=user)
+    rows = visible.filter(condition).select_related("region").order_by("-submitted_at")
+    if (regions is None or regions > 1) and _is_name_query(query):
+        if connection.vendor == "postgresql":
+            return _name_search_windowed(rows=rows, limit=limit)
+    return list(rows[:limit])
 
 
-# A name over every region (a superuser): one walk newest first of the national time index finds
-# a common name at once, but PostgreSQL expects two common words to meet as often as their shares
-# say, so a name nobody has made of common trigrams (two first names) walked all 10 M rows (more
-# than 5 s; BENCHMARKS.md, section 5e). So the walk stops at the newest rows of this window, and
-# what it did not find there is read from the trigram index (bitmap scans only, for that query).
+# A name over several regions or all of them: one walk newest first of the national time index
+# finds a common name at once, but PostgreSQL expects two common words to meet as often as their
+# shares say, so a name nobody has made of common trigrams (two first names) walked all 10 M rows
+# for a superuser or a clinician of 3 provinces (more than 5-10 s; BENCHMARKS.md, section 5e).
+# So the walk stops at the newest rows of this window, and what it did not find there is read
+# from the trigram indexes (bitmap scans only, for that query). One district keeps its walk of
+# its own (region, time) index, bounded by the district.
 SEARCH_EVERYWHERE_WINDOW = 20_000
 
 
-def _name_search_everywhere(*, condition: Q, limit: int) -> list[Screening]:
+def _name_search_windowed(*, rows: QuerySet[Screening], limit: int) -> list[Screening]:
+    """The newest ``limit`` of ``rows`` (ordered newest first): those of the newest window of
+    every screening by a walk, the older ones by the trigram indexes."""
     newest = Screening.objects.order_by("-submitted_at").values_list("submitted_at", flat=True)
     edge = list(newest[SEARCH_EVERYWHERE_WINDOW - 1 : SEARCH_EVERYWHERE_WINDOW])
-    rows = Screening.objects.filter(condition).select_related("region").order_by("-submitted_at")
     if not edge:  # fewer rows than the window: the walk reads at most that many
         return list(rows[:limit])
     found = list(rows.filter(submitted_at__gte=edge[0])[:limit])

@@ -6,7 +6,7 @@ a bitmap of the district's 169,000 rows with one of the 111,000 national name ma
 bitmap went lossy and 544,000 rows were rechecked for 1,873 matches. With the region inside the
 trigram index the scan yields the district's matches only (37 ms inside PostgreSQL, 58 ms the
 whole call; BENCHMARKS.md, section 5d). The query must give the region ids as bigint
-(``screenings_visible_to(bigint_region_ids=True)``): btree_gin before PostgreSQL 18 has no
+(``screenings_visible_for_search``): btree_gin before PostgreSQL 18 has no
 integer = bigint operator.
 
 Partial on ``region_id > 0`` (every row) so that only a query with a region condition can use

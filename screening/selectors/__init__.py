@@ -18,6 +18,7 @@ from .scope import (
     region_choices_for_upload,
     region_list_active,
     regions_for_user,
+    screenings_visible_for_search,
     screenings_visible_to,
 )
 from .triage import (
@@ -57,6 +58,7 @@ __all__ = [
     "review_history",
     "screening_get_for_patient",
     "screening_get_for_user",
+    "screenings_visible_for_search",
     "screenings_visible_to",
     "triage_cursor",
     "triage_cursor_decode",

@@ -19,7 +19,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast
-from django.db.models.lookups import In
+from django.db.models.lookups import Exact
 from django.http import Http404
 
 from ..models import (
@@ -89,11 +89,9 @@ def regions_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Regi
 
 
 # --- clinician reads --------------------------------------------------------------------------
-def screenings_visible_to(
-    *, user: AbstractBaseUser | AnonymousUser, bigint_region_ids: bool = False
-) -> QuerySet[Screening]:
+def screenings_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Screening]:
     """Screenings of the regions ``user`` serves (every one for a superuser, none when signed
-    out). ``bigint_region_ids``: the ids typed as the column, for the name search (below)."""
+    out)."""
     if not user.is_authenticated or not user.is_active:
         return Screening.objects.none()
     if user.is_superuser:
@@ -101,14 +99,27 @@ def screenings_visible_to(
     # Region ids resolved now (one small query): a literal ``region_id IN (...)`` makes one
     # region's triage list an index range at national scale (BENCHMARKS.md); a subquery does not.
     region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
-    if bigint_region_ids:
-        # A bare literal is an integer, and the region + name index (migration 0008, btree_gin
-        # before PostgreSQL 18) has no integer = bigint operator. Not the default: compiling a
-        # cast per id cost a province's triage page ~2.5 ms (BENCHMARKS.md, section 5d).
-        return Screening.objects.filter(
-            In(F("region_id"), [Cast(Value(pk), BigIntegerField()) for pk in region_ids])
-        )
     return Screening.objects.filter(region_id__in=region_ids)
+
+
+def screenings_visible_for_search(
+    *, user: AbstractBaseUser | AnonymousUser
+) -> tuple[QuerySet[Screening], int | None]:
+    """``screenings_visible_to`` for the search, and how many regions it spans (None: every
+    region, a superuser's). One region's id is typed as the column (bigint), so that the region
+    + name index (migration 0008, btree_gin before PostgreSQL 18: no integer = bigint operator)
+    can serve its name search; several regions' are not: one scan of that index per region reads
+    the national posting lists of the name's trigrams each time (55 regions: 1.2 s for a name
+    nobody has), where the national trigram index reads them once (BENCHMARKS.md, section 5e)."""
+    if not user.is_authenticated or not user.is_active:
+        return Screening.objects.none(), 0
+    if user.is_superuser:
+        return Screening.objects.all(), None
+    region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
+    if len(region_ids) == 1:
+        typed = Cast(Value(region_ids[0]), BigIntegerField())
+        return Screening.objects.filter(Exact(F("region_id"), typed)), 1
+    return Screening.objects.filter(region_id__in=region_ids), len(region_ids)
 
 
 def _with_review_annotations(qs: QuerySet[Screening]) -> QuerySet[Screening]:

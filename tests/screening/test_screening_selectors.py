@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from screening import selectors
@@ -211,27 +212,37 @@ def test_a_province_clinicians_name_search_finds_the_newest_matches_over_every_d
         assert [s.pk for s in found] == [s.pk for s in amina_in_the_north[:limit]], limit
 
 
+@pytest.mark.parametrize("who", ["superuser", "clinician_province"])
 @pytest.mark.parametrize("window", [1, 3, 8, 100])
-def test_a_name_search_over_every_region_finds_the_newest_matches_past_its_walking_window(
-    superuser, amina_in_the_north, make_scored, monkeypatch, window
+def test_a_name_search_over_several_regions_finds_the_newest_matches_past_its_walking_window(
+    request, amina_in_the_north, make_scored, monkeypatch, window, who
 ):
-    """A superuser's name search walks only the newest rows of a window and reads the older
-    matches through the trigram index: the same newest matches whatever the window, and the
-    planner's settings are back to normal afterwards in the caller's transaction."""
+    """A name search over every region (a superuser) or several (a province) walks only the
+    newest rows of a window and reads the older matches through the trigram indexes: the same
+    newest matches whatever the window, and the planner's settings are back to normal afterwards
+    in the caller's transaction."""
     from screening import people
 
+    user = request.getfixturevalue(who)
     for minutes in (0, 8, 9):  # others, around and between the matches
         make_scored(
             full_name="Grace Other",
             submitted_at=timezone.now() - datetime.timedelta(minutes=minutes),
         )
     monkeypatch.setattr(people, "SEARCH_EVERYWHERE_WINDOW", window)
-    south = people.screening_search(user=superuser, query="amina south")
-    assert [s.full_name for s in south] == ["Amina South"]
+    everyone = ["Amina South"] if who == "superuser" else []
+    assert [s.full_name for s in people.screening_search(user=user, query="amina south")] == (
+        everyone
+    )
     for limit in (1, 4, 50):
-        found = people.screening_search(user=superuser, query="amina", limit=limit)
-        expected = ["Amina South", *(s.full_name for s in amina_in_the_north)][:limit]
+        with CaptureQueriesContext(connection) as ctx:
+            found = people.screening_search(user=user, query="amina", limit=limit)
+        expected = [*everyone, *(s.full_name for s in amina_in_the_north)][:limit]
         assert [s.full_name for s in found] == expected, (window, limit)
+    # The last search (50) found fewer than 50 in any window shorter than the table: it read
+    # the older rows with bitmap scans only.
+    read_older = any("enable_seqscan = off" in q["sql"] for q in ctx.captured_queries)
+    assert read_older == (window < 100), ctx.captured_queries
     with connection.cursor() as cur:
         cur.execute("SHOW enable_seqscan")
         assert cur.fetchone()[0] == "on"
