@@ -557,8 +557,8 @@ def queries() -> list[tuple[str, Callable[[], object], Callable[[], object] | No
     # case: the upper-case index), a name. Names here come from 10 x 9 first/last names, so a
     # last name matches 1 screening in 9: far less selective than real names.
     reference = sample["reference"]
-    # A clinician of three provinces (33 regions): where one query's planner walks the national
-    # time index for a name (a province's still reads the region + name index).
+    # A clinician of three provinces (33 regions): where one query over them walked the national
+    # time index for a name nobody has (a province's read the region + name index instead).
     p3_user = clinician("bench.provinces3", province)
     p3_user.clinician_profile.regions.set(
         Region.objects.filter(parent__isnull=True).order_by("id")[:3]

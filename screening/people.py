@@ -132,9 +132,9 @@ def screening_search(
         condition |= more
     visible, regions = selectors.screenings_visible_for_search(user=user)
     rows = visible.filter(condition).select_related("region").order_by("-submitted_at")
-    if (regions is None or regions > 1) and _is_name_query(query):
-        if connection.vendor == "postgresql":
-            return _name_search_windowed(rows=rows, limit=limit)
+    several = regions is None or regions > 1
+    if several and _is_name_query(query) and connection.vendor == "postgresql":
+        return _name_search_windowed(rows=rows, limit=limit)
     return list(rows[:limit])
 
 

@@ -89,16 +89,23 @@ def regions_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Regi
 
 
 # --- clinician reads --------------------------------------------------------------------------
+def _region_ids_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> list[int] | None:
+    """Ids of the regions ``user`` serves; None: every region (a superuser); none signed out."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_superuser:
+        return None
+    # Resolved now (one small query): a literal ``region_id IN (...)`` makes one region's triage
+    # list an index range at national scale (BENCHMARKS.md); a subquery does not.
+    return list(regions_for_user(user=user).values_list("id", flat=True))
+
+
 def screenings_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Screening]:
     """Screenings of the regions ``user`` serves (every one for a superuser, none when signed
     out)."""
-    if not user.is_authenticated or not user.is_active:
-        return Screening.objects.none()
-    if user.is_superuser:
+    region_ids = _region_ids_visible_to(user=user)
+    if region_ids is None:
         return Screening.objects.all()
-    # Region ids resolved now (one small query): a literal ``region_id IN (...)`` makes one
-    # region's triage list an index range at national scale (BENCHMARKS.md); a subquery does not.
-    region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
     return Screening.objects.filter(region_id__in=region_ids)
 
 
@@ -109,13 +116,11 @@ def screenings_visible_for_search(
     region, a superuser's). One region's id is typed as the column (bigint), so that the region
     + name index (migration 0008, btree_gin before PostgreSQL 18: no integer = bigint operator)
     can serve its name search; several regions' are not: one scan of that index per region reads
-    the national posting lists of the name's trigrams each time (55 regions: 1.2 s for a name
+    the national posting lists of the name's trigrams each time (55 regions: 1.4 s for a name
     nobody has), where the national trigram index reads them once (BENCHMARKS.md, section 5e)."""
-    if not user.is_authenticated or not user.is_active:
-        return Screening.objects.none(), 0
-    if user.is_superuser:
+    region_ids = _region_ids_visible_to(user=user)
+    if region_ids is None:
         return Screening.objects.all(), None
-    region_ids = list(regions_for_user(user=user).values_list("id", flat=True))
     if len(region_ids) == 1:
         typed = Cast(Value(region_ids[0]), BigIntegerField())
         return Screening.objects.filter(Exact(F("region_id"), typed)), 1
